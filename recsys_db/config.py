@@ -1,0 +1,30 @@
+"""Settings, read from the environment: one place that knows the variable names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+DATABASE_URL_ENV = "RECSYS_DATABASE_URL"
+HOME_ENV = "RECSYS_HOME"
+
+# Repository root: migrations/ and sql/ live beside the package (editable install).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def database_url_from_env() -> str | None:
+    """The external server's URL when `RECSYS_DATABASE_URL` is set, else None."""
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    return url or None
+
+
+def recsys_home() -> Path:
+    """Per-user data directory (the embedded server's data lives under it)."""
+    env = os.environ.get(HOME_ENV, "").strip()
+    home = Path(env).expanduser() if env else Path(platformdirs.user_data_dir("recsys-db"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home.resolve()

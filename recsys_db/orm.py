@@ -1,0 +1,165 @@
+"""SQLAlchemy 2.0 typed models of every table in schema `recsys`.
+
+The migrations (SQL files) are the source of truth; `tests/test_schema.py` runs Alembic's
+autogenerate comparison and fails on any drift between these models and the migrated database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    FetchedValue,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TZ = TIMESTAMP(timezone=True)
+NOW = text("now()")
+EMPTY_JSON = text("'{}'::jsonb")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema="recsys")
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONB)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    category_key: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    category_id: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (Index("items_category_key_idx", "category_key"),)
+    item_key: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, unique=True)
+    category_key: Mapped[int | None] = mapped_column(ForeignKey("categories.category_key"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
+    first_seen: Mapped[datetime | None] = mapped_column(TZ)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_key: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text, unique=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
+    first_seen: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class BehaviorType(Base):
+    __tablename__ = "behavior_types"
+    behavior_key: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    weight: Mapped[float] = mapped_column(REAL)
+
+
+class Event(Base):
+    """One behavior event; the table is range-partitioned by month on `ts`."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("events_ts_idx", "ts"),
+        Index("events_event_id_idx", "event_id"),
+        {"postgresql_partition_by": "RANGE (ts)"},
+    )
+    # Filled by the database from sequence recsys.events_event_id_seq (reflected as serial).
+    event_id: Mapped[int] = mapped_column(BigInteger, FetchedValue())
+    user_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    item_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    behavior_key: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    category_key: Mapped[int | None] = mapped_column(Integer)
+
+
+class RejectedEvent(Base):
+    __tablename__ = "rejected_events"
+    reject_id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    line_no: Mapped[int | None] = mapped_column(BigInteger)
+    raw: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    rejected_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        Index(
+            "model_versions_one_active_idx", "kind", unique=True, postgresql_where=text("active")
+        ),
+    )
+    version_id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'building'::text"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    dim: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+    activated_at: Mapped[datetime | None] = mapped_column(TZ)
+    job_run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ItemEmbedding(Base):
+    """Item vectors of one model version (list-partitioned by version_id)."""
+
+    __tablename__ = "item_embeddings"
+    __table_args__ = ({"postgresql_partition_by": "LIST (version_id)"},)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    embedding: Mapped[Any] = mapped_column(Vector())
+
+
+class UserState(Base):
+    """A user's interest state under one model version, plus what is needed to continue it."""
+
+    __tablename__ = "user_states"
+    __table_args__ = (Index("user_states_version_idx", "version_id"),)
+    user_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[Any] = mapped_column(Vector())
+    hidden: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+    next_categories: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    next_category_probs: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_event_ts: Mapped[datetime | None] = mapped_column(TZ)
+    n_events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("job_runs_job_started_idx", "job", text("started_at DESC")),)
+    run_id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    job: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    rows_read: Mapped[int | None] = mapped_column(BigInteger)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"))

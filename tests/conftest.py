@@ -1,0 +1,95 @@
+"""Test fixtures: a real PostgreSQL with pgvector, one migrated template, one database per test.
+
+With RECSYS_DATABASE_URL set, that server is used (its role must be allowed to create
+databases); otherwise an embedded server is started once for the test session in a temporary
+RECSYS_HOME and stopped at the end. Each test that asks for `db_url` gets a fresh database cloned
+from a template migrated to head, and RECSYS_DATABASE_URL pointing at it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "taobao_userbehavior"
+TAOBAO_EVENTS = DATA_DIR / "events.csv"
+_EXTERNAL = os.environ.get("RECSYS_DATABASE_URL")
+_counter = itertools.count()
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """libpq URL of the test server's maintenance database."""
+    if _EXTERNAL:
+        yield _with_database(_EXTERNAL.replace("+psycopg", ""), "postgres")
+        return
+    home = tempfile.mkdtemp(prefix="recsys-test-")
+    os.environ["RECSYS_HOME"] = home
+    from recsys_db import embedded
+
+    embedded.start()
+    try:
+        yield embedded.url("postgresql").replace(f"/{embedded.DATABASE_NAME}?", "/postgres?")
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str) -> Iterator[str]:
+    """Name of a database migrated to head, cloned by `db_url`."""
+    from recsys_db import migrate
+    from recsys_db.db import get_engine
+
+    name = f"recsys_tmpl_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name).replace("postgresql:", "postgresql+psycopg:")
+    engine = get_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh migrated database for this test; RECSYS_DATABASE_URL points at it."""
+    name = f"recsys_test_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    url = _with_database(server_url, name)
+    monkeypatch.setenv("RECSYS_DATABASE_URL", url)
+    yield url
+    from recsys_db import db
+
+    db.dispose_engines()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit psycopg connection to this test's database."""
+    with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def taobao_events() -> Path:
+    if not TAOBAO_EVENTS.is_file():
+        pytest.skip(f"Taobao sample not found at {TAOBAO_EVENTS} (expected ../shared/data next "
+                    "to the project root)")
+    return TAOBAO_EVENTS
