@@ -156,6 +156,32 @@ def ingest(
 
 
 @app.command()
+def generate(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="CSV to write (.gz compresses).")],
+    users: Annotated[int, typer.Option(help="Number of users.")] = 10_000,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 100_000,
+    events: Annotated[int, typer.Option(help="Number of events (exact).")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same file.")] = 0,
+    categories: Annotated[int | None, typer.Option(help="Categories (default items/40).")] = None,
+) -> None:
+    """Write a synthetic Taobao-format event log with planted interest migration."""
+    from recsys_db import synth
+
+    options = {"n_categories": categories} if categories else {}
+    try:
+        with bar(f"generating {out_path.name}") as progress:
+            task = progress.add_task(f"generating {out_path.name}", total=events)
+            stats_ = synth.generate(out_path, users, items, events, seed,
+                                    progress=lambda done: progress.update(task, completed=done),
+                                    **options)
+    except ValueError as exc:
+        _fail(str(exc))
+    out.print(f"wrote {stats_.rows:,} events of {stats_.users:,} users, {stats_.items_used:,} "
+              f"items, {stats_.categories_used:,} categories to {out_path} "
+              f"({stats_.seconds:.1f} s)")
+
+
+@app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Row counts of the main tables."""
     from recsys_db.db import connect

@@ -107,3 +107,33 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     factory = sessionmaker(get_engine(url), expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def scratch_database(prefix: str = "recsys_scratch", migrate_to: str | None = "head"
+                     ) -> Iterator[str]:
+    """A new database on the configured server, migrated, dropped afterwards (benchmarks).
+
+    Yields its libpq URL. The server's role must be allowed to create databases.
+    """
+    import os
+
+    from recsys_db import migrate
+
+    base = make_url(database_url())
+    name = f"{prefix}_{os.getpid()}"
+    admin = libpq_url(base.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        if migrate_to:
+            migrate.upgrade(get_engine(url), migrate_to)
+        yield libpq_url(url)
+    finally:
+        engine = _ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

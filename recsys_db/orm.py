@@ -80,8 +80,8 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("events_ts_idx", "ts"),
-        Index("events_event_id_idx", "event_id"),
+        Index("events_ts_idx", "ts", postgresql_using="brin"),
+        Index("events_event_id_idx", "event_id", postgresql_using="brin"),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
     # Filled by the database from sequence recsys.events_event_id_seq (reflected as serial).

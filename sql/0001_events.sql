@@ -13,20 +13,24 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 256 $$;
 
 -- Unix seconds (integer or decimal) -> timestamptz; NULL when the text is not such a number.
+-- Plain digits (the common case) take a cheap test; anything else goes through the regex.
 CREATE FUNCTION recsys.parse_epoch(p_text text) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN p_text ~ '^\s*-?[0-9]{1,11}(\.[0-9]{1,9})?\s*$'
+    SELECT CASE WHEN length(p_text) BETWEEN 1 AND 11 AND btrim(p_text, '0123456789') = ''
+                THEN to_timestamp(p_text::bigint)
+                WHEN p_text ~ '^\s*-?[0-9]{1,11}(\.[0-9]{1,9})?\s*$'
                 THEN to_timestamp(p_text::double precision) END
 $$;
 
 -- NULL when the event is acceptable, else a short reason naming the problem.
--- Pure expression (no table access), so the planner inlines it into set-based loads.
+-- One expression with no table access, so the planner inlines it into set-based loads
+-- (STABLE, not IMMUTABLE, because format() is STABLE - an IMMUTABLE wrapper would not inline).
 CREATE FUNCTION recsys.event_problem(
     p_user_id text, p_item_id text, p_category_id text,
     p_behavior text, p_behavior_known boolean, p_ts timestamptz
 ) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE
         WHEN p_user_id IS NULL THEN 'missing user_id'
@@ -190,9 +194,11 @@ BEGIN
                  recsys.normalize_id(st.category_id) AS category_id,
                  recsys.normalize_id(st.behavior) AS behavior,
                  recsys.normalize_id(st.ts) AS ts_text,
-                 recsys.parse_epoch(st.ts) AS ts
-          FROM pg_temp.recsys_stage st) s
+                 recsys.parse_epoch(recsys.normalize_id(st.ts)) AS ts
+          FROM pg_temp.recsys_stage st
+          OFFSET 0) s  -- a fence: each value is computed once, not once per use below
     LEFT JOIN recsys.behavior_types b ON b.name = s.behavior;
+    ANALYZE pg_temp.recsys_checked;
     SELECT count(*) FILTER (WHERE c.problem IS NULL), count(*) FILTER (WHERE c.problem IS NOT NULL)
       INTO good, bad FROM pg_temp.recsys_checked c;
 END
@@ -229,9 +235,15 @@ BEGIN
     WITH upsert AS (
         INSERT INTO recsys.items AS i (item_id, category_key, first_seen)
         SELECT g.item_id, cat.category_key, g.first_seen
-        FROM (SELECT c.item_id, mode() WITHIN GROUP (ORDER BY c.category_id) AS category_id,
-                     min(c.ts) AS first_seen, min(c.line_no) AS first_line
-              FROM pg_temp.recsys_checked c WHERE c.problem IS NULL GROUP BY c.item_id) g
+        FROM (  -- per item, its most frequent category in this load (ties: the smallest id)
+              SELECT DISTINCT ON (p.item_id) p.item_id, p.category_id,
+                     min(p.first_seen) OVER w AS first_seen, min(p.first_line) OVER w AS first_line
+              FROM (SELECT c.item_id, c.category_id, count(*) AS n, min(c.ts) AS first_seen,
+                           min(c.line_no) AS first_line
+                    FROM pg_temp.recsys_checked c WHERE c.problem IS NULL
+                    GROUP BY c.item_id, c.category_id) p
+              WINDOW w AS (PARTITION BY p.item_id)
+              ORDER BY p.item_id, p.n DESC, p.category_id) g
         LEFT JOIN recsys.categories cat ON cat.category_id = g.category_id
         ORDER BY g.first_line
         ON CONFLICT (item_id) DO UPDATE
@@ -262,7 +274,6 @@ BEGIN
     JOIN recsys.items i ON i.item_id = c.item_id
     LEFT JOIN recsys.categories cat ON cat.category_id = c.category_id
     WHERE c.problem IS NULL
-    ORDER BY c.line_no
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS loaded = ROW_COUNT;
     duplicates := v_good - loaded;

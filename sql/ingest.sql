@@ -1,6 +1,10 @@
 -- Named queries of the bulk ingestion door (recsys_db/ingest/load.py). The rules themselves are
 -- functions in 0001_events.sql, shared with recsys.track_event.
 
+-- name: temp_buffers
+-- Before the session's first temp table: staging stays in memory rather than on disk.
+SET temp_buffers = '512MB';
+
 -- name: stage
 CREATE TEMP TABLE recsys_stage (
     line_no     bigint NOT NULL,

@@ -99,6 +99,7 @@ def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_b
 def _stage(conn: psycopg.Connection, batches: Iterator[readers.Batch], sql: dict[str, str],
            on_error: str, name: str, total: int | None, progress: Progress | None) -> int:
     """COPY every batch into the staging table; fail fast on a structural error in reject mode."""
+    conn.execute(sql["temp_buffers"])
     conn.execute(sql["stage"])
     rows = 0
     try:

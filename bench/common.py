@@ -1,0 +1,40 @@
+"""Shared bits of the benchmarks: argument handling, JSON output, timing helpers."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(samples_ms)
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 3),
+            "p95_ms": round(float(np.percentile(arr, 95)), 3),
+            "p99_ms": round(float(np.percentile(arr, 99)), 3)}
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}"
+
+
+def emit(figures: dict[str, Any], as_json: bool) -> None:
+    """Print the figures; with --json the last line is one JSON object."""
+    for key, value in figures.items():
+        print(f"  {key:28s} {value}")
+    if as_json:
+        print(json.dumps(figures))
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
