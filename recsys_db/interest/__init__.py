@@ -1,0 +1,1 @@
+"""The interest-state model: behavior sequences -> recurrent user state -> vectors in pgvector."""
