@@ -29,6 +29,9 @@ db_app = typer.Typer(
     help="The embedded PostgreSQL server (used when RECSYS_DATABASE_URL is unset).",
     no_args_is_help=True)
 app.add_typer(db_app, name="db")
+jobs_app = typer.Typer(help="Run jobs once (cron, Kubernetes CronJobs, Airflow) or list them.",
+                       no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 console = Console(stderr=True)
 out = Console()
 
@@ -197,6 +200,83 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     out.print(table)
+
+
+# ------------------------------------------------------------------------------- jobs
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """The jobs recsys-db knows."""
+    from recsys_db.jobs import JOBS
+
+    table = Table("job", "what it does")
+    for job in JOBS.values():
+        table.add_row(job.name, job.description)
+    out.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="Job name (see `recsys-db jobs list`).")],
+    encoder: Annotated[str, typer.Option(help="train-interest: lstm, gru or attention")] = "lstm",
+    dim: Annotated[int, typer.Option(help="train-interest: state/embedding size")] = 64,
+    epochs: Annotated[int, typer.Option(help="train-interest: maximum epochs")] = 20,
+    max_len: Annotated[int, typer.Option(help="train-interest: training window")] = 50,
+    seed: Annotated[int, typer.Option(help="train-interest: random seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run one job once, recorded in recsys.job_runs."""
+    from recsys_db.jobs import run_job
+
+    options: dict[str, object] = {}
+    if name == "train-interest":
+        options = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len,
+                   "seed": seed}
+        progress = bar(f"train-interest ({encoder})")
+        progress.start()
+        task = progress.add_task("epoch 1", total=None)
+        epoch = {"n": 1, "metric": ""}
+
+        def on_batch(done: int, total: int, loss: float) -> None:
+            progress.update(task, completed=done, total=total,
+                            description=f"epoch {epoch['n']} loss {loss:.3f}{epoch['metric']}")
+
+        def on_epoch(record: dict[str, float]) -> None:
+            epoch["n"] = int(record["epoch"]) + 1
+            if "valid_ndcg10" in record:
+                epoch["metric"] = f" | valid NDCG@10 {record['valid_ndcg10']:.4f}"
+            console.print(f"epoch {int(record['epoch'])}: loss {record['loss']:.4f}"
+                          + "".join(f", {k} {v:.4f}" for k, v in record.items()
+                                    if k.startswith("valid_")))
+
+        options.update(on_batch=on_batch, on_epoch=on_epoch)
+        try:
+            result = run_job(name, **options)
+        finally:
+            progress.stop()
+    else:
+        result = run_job(name, **options)
+    result.pop("history", None)
+    if as_json:
+        out.print(json.dumps(result, default=str))
+    else:
+        out.print(", ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between polls (besides NOTIFY).")] = 1.0,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+) -> None:
+    """Advance user interest states as events arrive (LISTEN/NOTIFY + polling), until stopped."""
+    from recsys_db.interest.live import run_worker
+
+    console.print("worker: listening for new events (Ctrl-C to stop)")
+    try:
+        run_worker(poll_seconds=poll, stop_after=seconds)
+    except KeyboardInterrupt:
+        console.print("worker: stopped")
 
 
 def run() -> None:

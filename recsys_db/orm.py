@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Text,
@@ -163,3 +164,22 @@ class JobRun(Base):
     host: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class ModelBlob(Base):
+    """Trained weights and vocabularies of a model version."""
+
+    __tablename__ = "model_blobs"
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.version_id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False)
+    format: Mapped[str] = mapped_column(Text)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CategoryTransition(Base):
+    __tablename__ = "category_transitions"
+    from_category_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    to_category_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger)
+    probability: Mapped[float] = mapped_column(REAL)

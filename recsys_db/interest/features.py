@@ -15,11 +15,15 @@ GAP_BUCKETS = 24
 MAX_BEHAVIORS = 16
 
 
+def bucket_gaps(gaps: np.ndarray) -> np.ndarray:
+    """Bucket 1 + floor(log2(1 + seconds)), capped; bucket 0 is reserved for "no previous"."""
+    seconds = np.clip(np.asarray(gaps, dtype=np.float64), 0, None)
+    return np.minimum(1 + np.floor(np.log2(1.0 + seconds)).astype(np.int64), GAP_BUCKETS - 1)
+
+
 def gap_buckets(ts: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Bucket of the gap to the previous event; `first` marks each sequence's first event."""
-    gaps = np.diff(ts, prepend=ts[:1]).astype(np.float64)
-    buckets = 1 + np.floor(np.log2(1.0 + np.clip(gaps, 0, None))).astype(np.int64)
-    buckets = np.minimum(buckets, GAP_BUCKETS - 1)
+    buckets = bucket_gaps(np.diff(ts, prepend=ts[:1]))
     buckets[first] = 0
     return buckets
 

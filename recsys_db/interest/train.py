@@ -39,10 +39,10 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64  # windows per batch
     max_len: int = 50
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 1e-4
-    dropout: float = 0.2
-    category_weight: float = 0.5
+    dropout: float = 0.1
+    category_weight: float = 1.0
     full_softmax_max_items: int = 20_000
     negatives: int = 2_048
     patience: int = 3

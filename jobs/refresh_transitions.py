@@ -1,0 +1,6 @@
+"""Entry point: `python jobs/refresh_transitions.py` runs the refresh-transitions job once (same as `recsys-db jobs run refresh-transitions`)."""
+
+from recsys_db.jobs import run_job
+
+if __name__ == "__main__":
+    print(run_job("refresh-transitions"))

@@ -1,0 +1,6 @@
+"""Entry point: `python jobs/train_interest.py` runs the train-interest job once (same as `recsys-db jobs run train-interest`)."""
+
+from recsys_db.jobs import run_job
+
+if __name__ == "__main__":
+    print(run_job("train-interest"))

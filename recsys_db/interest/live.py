@@ -1,0 +1,161 @@
+"""Live updates: advance stored user states through events newer than each state.
+
+No retraining: the active version's encoder continues each user's stored recurrent state (or
+context window) through the new events only. Users without a state get one from their events.
+A user whose stored state missed an event that arrived late (its timestamp is before the
+state's last event) is recomputed from their full history, so states always equal a full run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+
+from recsys_db.interest import store
+from recsys_db.interest.features import Steps, bucket_gaps, make_steps
+from recsys_db.interest.states import advance, encode_histories
+from recsys_db.sequences import EventLog, load_event_log
+
+LOOKBACK_IDS = 10_000  # re-scan this many ids below the watermark (late-committing inserts)
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefreshStats:
+    version_id: int | None
+    users: int = 0
+    advanced: int = 0
+    recomputed: int = 0
+    events: int = 0
+    seconds: float = 0.0
+
+
+def _watermark_key(version: int) -> str:
+    return f"interest_watermark_v{version}"
+
+
+def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = None,
+                   lookback: int = LOOKBACK_IDS) -> RefreshStats:
+    """Bring the active version's user states up to date with the events table."""
+    t0 = time.perf_counter()
+    if loaded is None:
+        if store.active_version(conn) is None:
+            return RefreshStats(None)
+        loaded = store.load_model(conn)
+    version = loaded.version_id
+    row = conn.execute("SELECT (value #>> '{}')::bigint FROM recsys.meta WHERE key = %s",
+                       (_watermark_key(version),)).fetchone()
+    mark = row[0] if row else conn.execute(
+        "SELECT coalesce(max(last_event_id), 0) FROM recsys.user_states WHERE version_id = %s",
+        (version,)).fetchone()[0]
+    top = conn.execute("SELECT coalesce(max(event_id), 0) FROM recsys.events").fetchone()[0]
+    users = [r[0] for r in conn.execute(
+        "SELECT DISTINCT user_key FROM recsys.events WHERE event_id > %s", (mark - lookback,))]
+    stats = RefreshStats(version)
+    if users:
+        log = load_event_log(conn, users=users)
+        stats = _update_users(conn, loaded, log)
+    conn.execute("INSERT INTO recsys.meta (key, value) VALUES (%s, to_jsonb(%s::bigint)) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (_watermark_key(version), max(mark, top)))
+    conn.commit()
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _update_users(conn: psycopg.Connection, loaded: store.LoadedModel, log: EventLog
+                  ) -> RefreshStats:
+    model, items, categories = loaded.model, loaded.items, loaded.categories
+    version = loaded.version_id
+    known = {r[0]: r[1:] for r in conn.execute(
+        "SELECT user_key, hidden, extract(epoch FROM last_event_ts)::bigint, last_event_id, "
+        "n_events FROM recsys.user_states WHERE version_id = %s AND user_key = ANY(%s)",
+        (version, log.users.tolist()))}
+    cont_rows, cont_hidden, cont_new = [], [], []
+    fresh_rows = []
+    for r, user in enumerate(log.users.tolist()):
+        sl = log.user_slice(r)
+        n_total = sl.stop - sl.start
+        prev = known.get(user)
+        if prev is None:
+            fresh_rows.append(r)
+            continue
+        hidden, last_ts, last_id, n_done = prev
+        if n_total == n_done:
+            continue
+        ts, ids = log.ts[sl], log.event_id[sl]
+        newer = (ts > last_ts) | ((ts == last_ts) & (ids > last_id))
+        if n_done + int(newer.sum()) != n_total or not newer[-int(newer.sum()):].all():
+            fresh_rows.append(r)  # a late event landed inside the history: recompute
+            continue
+        cont_rows.append(r)
+        cont_hidden.append(np.asarray(hidden, dtype=np.float32))
+        cont_new.append(np.arange(sl.start, sl.stop)[newer])
+    stats = RefreshStats(version, users=len(cont_rows) + len(fresh_rows),
+                         advanced=len(cont_rows), recomputed=len(fresh_rows))
+    parts = []
+    if cont_rows:
+        idx = np.concatenate(cont_new)
+        offsets = np.r_[0, np.cumsum([len(x) for x in cont_new])].astype(np.int64)
+        prev_ts = np.array([known[log.users[r]][1] for r in cont_rows], dtype=np.int64)
+        steps = _continuation_steps(loaded, log, idx, offsets, prev_ts)
+        enc = advance(model, np.stack(cont_hidden), steps, offsets)
+        stats.events += len(idx)
+        rows = np.asarray(cont_rows)
+        parts.append((rows, enc))
+    if fresh_rows:
+        fresh = log.take(np.isin(log.user, log.users[fresh_rows]))
+        first = np.zeros(len(fresh), dtype=bool)
+        first[fresh.offsets[:-1]] = True
+        steps = make_steps(items, categories, fresh.item, fresh.category, fresh.behavior,
+                           fresh.ts, first)
+        enc = encode_histories(model, steps, fresh.offsets)
+        stats.events += len(fresh)
+        rows = np.searchsorted(log.users, fresh.users)
+        parts.append((rows, enc))
+    for rows, enc in parts:
+        last = log.offsets[rows + 1] - 1
+        states = store.state_rows(model, categories, log.users[rows], enc.h, enc.hidden,
+                                  log.event_id[last], log.ts[last], np.diff(log.offsets)[rows])
+        store.write_states(conn, version, states)
+    return stats
+
+
+def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarray,
+                        offsets: np.ndarray, prev_ts: np.ndarray) -> Steps:
+    """Steps of the new events; each user's first new gap is measured from the stored state."""
+    ts = log.ts[idx].copy()
+    first = np.zeros(len(idx), dtype=bool)
+    first[offsets[:-1]] = True
+    steps = make_steps(loaded.items, loaded.categories, log.item[idx], log.category[idx],
+                       log.behavior[idx], ts, first)
+    steps.gap[offsets[:-1]] = bucket_gaps(ts[offsets[:-1]] - prev_ts)
+    return steps
+
+
+def run_worker(url: str | None = None, poll_seconds: float = 1.0,
+               stop_after: float | None = None) -> None:
+    """LISTEN for new events and refresh states; also polls every `poll_seconds`."""
+    from recsys_db.db import connect
+
+    started = time.monotonic()
+    with connect(url, autocommit=True) as listener, connect(url) as conn:
+        listener.execute("LISTEN recsys_events")
+        loaded: store.LoadedModel | None = None
+        while stop_after is None or time.monotonic() - started < stop_after:
+            active = store.active_version(conn)
+            conn.commit()
+            if active is not None and (loaded is None or loaded.version_id != active):
+                loaded = store.load_model(conn, active)
+                conn.commit()
+            if loaded is not None:
+                stats = refresh_states(conn, loaded)
+                if stats.users:
+                    _log.info("refreshed %d users (%d events) in %.3f s", stats.users,
+                              stats.events, stats.seconds)
+            for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
+                pass

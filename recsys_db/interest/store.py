@@ -1,0 +1,190 @@
+"""Interest model versions in PostgreSQL: weights, item vectors (pgvector + HNSW), user states.
+
+`write_version` stores everything of a new version in ONE transaction (registry row, weights,
+an `item_embeddings_v<N>` partition with its HNSW index, user states), inactive. `activate`
+then switches the active version in a second, short transaction. A job killed at any point
+leaves either nothing or a complete inactive version; the active version keeps serving.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+import torch
+from psycopg import sql
+
+from recsys_db.interest.encoder import InterestModel, ModelShape
+from recsys_db.interest.features import Vocab
+
+KIND = "interest"
+TOP_CATEGORIES = 20
+BLOB_FORMAT = "torch-state-dict-v1"
+
+
+@dataclass
+class UserStateRows:
+    """Rows of recsys.user_states for one version (aligned arrays, one entry per user)."""
+
+    user_key: np.ndarray
+    state: np.ndarray  # (U, d+1) float32, [user vector, 1]
+    hidden: np.ndarray  # (U, H) float32
+    next_categories: np.ndarray  # (U, K) int category keys
+    next_probs: np.ndarray  # (U, K) float32
+    last_event_id: np.ndarray
+    last_event_ts: np.ndarray  # unix seconds
+    n_events: np.ndarray
+
+
+@dataclass
+class LoadedModel:
+    version_id: int
+    model: InterestModel
+    items: Vocab
+    categories: Vocab
+
+
+def model_blob(model: InterestModel, items: Vocab, categories: Vocab) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(),
+                "shape": json.dumps(model.shape.__dict__),
+                "item_keys": torch.from_numpy(items.keys.astype(np.int64)),
+                "category_keys": torch.from_numpy(categories.keys.astype(np.int64))}, buf)
+    return buf.getvalue()
+
+
+def model_from_blob(blob: bytes) -> tuple[InterestModel, Vocab, Vocab]:
+    data: dict[str, Any] = torch.load(io.BytesIO(blob), weights_only=True)
+    model = InterestModel(ModelShape(**json.loads(data["shape"])))
+    model.load_state_dict(data["state_dict"])
+    model.eval()
+    return model, Vocab(data["item_keys"].numpy()), Vocab(data["category_keys"].numpy())
+
+
+def state_rows(model: InterestModel, categories: Vocab, user_key: np.ndarray, h: torch.Tensor,
+               hidden: np.ndarray, last_event_id: np.ndarray, last_event_ts: np.ndarray,
+               n_events: np.ndarray) -> UserStateRows:
+    """User vectors ([u, 1]) and top predicted next categories from encoder outputs `h`."""
+    with torch.no_grad():
+        u = model.pgvector_user(model.user_vector(h)).numpy().astype(np.float32)
+        probs = torch.softmax(model.category_logits(h), dim=-1)
+        k = min(TOP_CATEGORIES, probs.shape[1] - 1)
+        top_p, top_i = probs.topk(k, dim=-1)
+    keys = categories.keys[np.maximum(top_i.numpy() - 1, 0)]
+    return UserStateRows(user_key, u, hidden, keys, top_p.numpy().astype(np.float32),
+                         last_event_id, last_event_ts, n_events)
+
+
+def _vec(row: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in row) + "]"
+
+
+def _arr(row: np.ndarray, fmt: str = "{:.7g}") -> str:
+    return "{" + ",".join(fmt.format(x) for x in row) + "}"
+
+
+def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
+                  categories: Vocab, states: UserStateRows, params: dict[str, Any],
+                  metrics: dict[str, Any], job_run_id: int | None = None) -> int:
+    """Store a complete, inactive version in one transaction; returns its version_id."""
+    dim = model.shape.dim + 1
+    with conn.transaction():
+        version = conn.execute(
+            "INSERT INTO recsys.model_versions (kind, status, dim, params, metrics, job_run_id)"
+            " VALUES (%s, 'ready', %s, %s, %s, %s) RETURNING version_id",
+            (KIND, dim, json.dumps(params), json.dumps(metrics), job_run_id)).fetchone()[0]
+        conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
+                     (version, BLOB_FORMAT, model_blob(model, items, categories)))
+        _write_item_vectors(conn, version, dim, items, model.item_vectors().detach().numpy())
+        write_states(conn, version, states)
+    return version
+
+
+def _write_item_vectors(conn: psycopg.Connection, version: int, dim: int, items: Vocab,
+                        vectors: np.ndarray) -> None:
+    part = sql.Identifier(f"item_embeddings_v{version}")
+    conn.execute(sql.SQL("CREATE TABLE recsys.{} (LIKE recsys.item_embeddings INCLUDING DEFAULTS)"
+                         ).format(part))
+    with conn.cursor().copy(sql.SQL("COPY recsys.{} (version_id, item_key, embedding) FROM STDIN"
+                                    ).format(part)) as copy:
+        lines = [f"{version}\t{key}\t{_vec(vectors[i + 1])}\n" for i, key in enumerate(items.keys)]
+        copy.write("".join(lines))
+    conn.execute(sql.SQL("ALTER TABLE recsys.{} ADD PRIMARY KEY (version_id, item_key)"
+                         ).format(part))
+    conn.execute(sql.SQL(
+        "CREATE INDEX {} ON recsys.{} USING hnsw ((embedding::vector({})) vector_ip_ops)"
+    ).format(sql.Identifier(f"item_embeddings_v{version}_hnsw"), part, sql.Literal(dim)))
+    conn.execute(sql.SQL("ALTER TABLE recsys.item_embeddings ATTACH PARTITION recsys.{} "
+                         "FOR VALUES IN ({})").format(part, sql.Literal(version)))
+    conn.execute(sql.SQL("ANALYZE recsys.{}").format(part))
+
+
+def write_states(conn: psycopg.Connection, version: int, s: UserStateRows) -> None:
+    """Upsert user states of `version` (COPY into a temp table, then one INSERT ... ON CONFLICT)."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recsys_state_stage "
+                 "(LIKE recsys.user_states INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    with conn.cursor().copy(
+        "COPY pg_temp.recsys_state_stage (user_key, version_id, state, hidden, next_categories,"
+        " next_category_probs, last_event_id, last_event_ts, n_events) FROM STDIN"
+    ) as copy:
+        lines = []
+        for r in range(len(s.user_key)):
+            lines.append(
+                f"{s.user_key[r]}\t{version}\t{_vec(s.state[r])}\t{_arr(s.hidden[r])}\t"
+                f"{_arr(s.next_categories[r], '{}')}\t{_arr(s.next_probs[r])}\t"
+                f"{s.last_event_id[r]}\t{_ts(s.last_event_ts[r])}\t{s.n_events[r]}\n")
+        copy.write("".join(lines))
+    conn.execute(
+        "INSERT INTO recsys.user_states SELECT user_key, version_id, state, hidden,"
+        " next_categories, next_category_probs, last_event_id, last_event_ts, n_events, now()"
+        " FROM pg_temp.recsys_state_stage ON CONFLICT (user_key, version_id) DO UPDATE SET"
+        " state = excluded.state, hidden = excluded.hidden,"
+        " next_categories = excluded.next_categories,"
+        " next_category_probs = excluded.next_category_probs,"
+        " last_event_id = excluded.last_event_id, last_event_ts = excluded.last_event_ts,"
+        " n_events = excluded.n_events, updated_at = now()")
+    conn.execute("DELETE FROM pg_temp.recsys_state_stage")
+
+
+def _ts(seconds: int) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).isoformat()
+
+
+def activate(conn: psycopg.Connection, version: int) -> None:
+    """Make `version` the active one of its kind, in one short transaction."""
+    with conn.transaction():
+        row = conn.execute("SELECT kind, status FROM recsys.model_versions WHERE version_id = %s "
+                           "FOR UPDATE", (version,)).fetchone()
+        if row is None:
+            raise ValueError(f"no model version {version}")
+        kind, status = row
+        if status != "ready":
+            raise ValueError(f"model version {version} is {status}, not ready")
+        conn.execute("UPDATE recsys.model_versions SET active = false "
+                     "WHERE kind = %s AND active AND version_id <> %s", (kind, version))
+        conn.execute("UPDATE recsys.model_versions SET active = true, activated_at = now() "
+                     "WHERE version_id = %s", (version,))
+
+
+def active_version(conn: psycopg.Connection, kind: str = KIND) -> int | None:
+    row = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = %s AND active",
+                       (kind,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedModel:
+    """The weights of `version` (default: the active interest version)."""
+    version = version if version is not None else active_version(conn)
+    if version is None:
+        raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
+    row = conn.execute("SELECT blob FROM recsys.model_blobs WHERE version_id = %s",
+                       (version,)).fetchone()
+    if row is None:
+        raise LookupError(f"model version {version} has no stored weights")
+    model, items, categories = model_from_blob(bytes(row[0]))
+    return LoadedModel(version, model, items, categories)

@@ -1,0 +1,186 @@
+"""Interest model: pgvector order = model order, atomic activation, live advance = full re-run,
+checkpoint resume, interest_profile / drift, and the category head on a planted signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import torch
+
+from recsys_db import synth
+from recsys_db.ingest import load_events
+from recsys_db.interest import store
+from recsys_db.interest.job import train_interest
+from recsys_db.interest.live import refresh_states
+from recsys_db.interest.states import encode_histories
+from recsys_db.interest.train import TrainConfig, build_vocabs, log_steps, train
+from recsys_db.jobs import run_job
+from recsys_db.sequences import from_arrays, load_event_log
+
+SMALL = TrainConfig(dim=16, epochs=2, batch_size=32, max_len=20, seed=1)
+
+
+@pytest.fixture
+def synthetic(db_url: str, tmp_path: Path) -> Path:
+    path = tmp_path / "synth.csv"
+    synth.generate(path, users=120, items=400, events=6_000, seed=5)
+    load_events(path)
+    return path
+
+
+def _active(conn: psycopg.Connection) -> int | None:
+    return store.active_version(conn)
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "gru", "attention"])
+def test_pgvector_order_equals_model_order(db_url, synthetic, encoder):
+    with psycopg.connect(db_url) as conn:
+        metrics = train_interest(conn, TrainConfig(**{**SMALL.__dict__, "encoder": encoder}))
+        loaded = store.load_model(conn)
+        assert loaded.version_id == metrics["version_id"] == _active(conn)
+        log = load_event_log(conn)
+        steps = log_steps(log, loaded.items, loaded.categories)
+        enc = encode_histories(loaded.model, steps, log.offsets)
+        with torch.no_grad():
+            scores = loaded.model.item_scores(loaded.model.user_vector(enc.h))
+        scores[:, 0] = float("-inf")
+        dim = loaded.model.shape.dim + 1
+        conn.execute("SET hnsw.ef_search = 200")
+        conn.execute("SET enable_seqscan = off")  # tiny test catalog: force the HNSW path
+        for row in (0, 7, 42):
+            user = int(log.users[row])
+            expected = loaded.items.keys[scores[row].topk(10).indices.numpy() - 1].tolist()
+            got = [r[0] for r in conn.execute(
+                f"SELECT item_key FROM recsys.item_embeddings e WHERE version_id = %s "
+                f"ORDER BY embedding::vector({dim}) <#> (SELECT state FROM recsys.user_states "
+                f"WHERE user_key = %s AND version_id = %s)::vector({dim}) LIMIT 10",
+                (loaded.version_id, user, loaded.version_id))]
+            assert got == expected
+        plan = conn.execute(
+            f"EXPLAIN SELECT item_key FROM recsys.item_embeddings_v{loaded.version_id} "
+            f"ORDER BY embedding::vector({dim}) <#> "
+            f"(SELECT state FROM recsys.user_states LIMIT 1)::vector({dim}) LIMIT 10").fetchall()
+        assert "hnsw" in " ".join(r[0] for r in plan)
+
+
+def test_failed_job_leaves_active_version_serving(db_url, synthetic, monkeypatch):
+    first = run_job("train-interest", **SMALL.__dict__)
+    with psycopg.connect(db_url) as conn:
+        before = conn.execute("SELECT count(*) FROM recsys.user_states").fetchone()[0]
+
+    def die(*args, **kwargs):  # the process dies while writing user states
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(store, "write_states", die)
+    with pytest.raises(KeyboardInterrupt):
+        run_job("train-interest", **SMALL.__dict__)
+    with psycopg.connect(db_url) as conn:
+        assert _active(conn) == first["version_id"]
+        assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM recsys.user_states").fetchone()[0] == before
+        parts = conn.execute("SELECT count(*) FROM pg_inherits "
+                             "WHERE inhparent = 'recsys.item_embeddings'::regclass").fetchone()
+        assert parts[0] == 1
+        status = conn.execute("SELECT status, error FROM recsys.job_runs ORDER BY run_id DESC "
+                              "LIMIT 1").fetchone()
+        assert status[0] == "failed" and "killed mid-write" in status[1]
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "attention"])
+def test_live_advance_equals_full_rerun(db_url, synthetic, encoder):
+    with psycopg.connect(db_url) as conn:
+        train_interest(conn, TrainConfig(**{**SMALL.__dict__, "encoder": encoder}))
+        version = _active(conn)
+        # New events for existing users and a brand-new user, via the SQL door.
+        for n, (user, item) in enumerate([("3", "17"), ("3", "18"), ("9", "5"), ("new", "7")]):
+            conn.execute("SELECT recsys.track_event(%s, %s, 'pv', "
+                         "'2017-12-05+00'::timestamptz + %s * interval '1 minute', '1')",
+                         (user, item, n))
+        conn.commit()
+        stats = refresh_states(conn)
+        assert stats.advanced == 2 and stats.recomputed == 1
+        loaded = store.load_model(conn)
+        log = load_event_log(conn)
+        enc = encode_histories(loaded.model, log_steps(log, loaded.items, loaded.categories),
+                               log.offsets)
+        rows = conn.execute(
+            "SELECT s.user_key, s.state::real[], s.n_events FROM recsys.user_states s "
+            "WHERE version_id = %s", (version,)).fetchall()
+        assert len(rows) == log.n_users
+        with torch.no_grad():
+            full = loaded.model.pgvector_user(loaded.model.user_vector(enc.h)).numpy()
+        index = {int(u): i for i, u in enumerate(log.users)}
+        for user_key, state, n_events in rows:
+            i = index[user_key]
+            assert n_events == log.offsets[i + 1] - log.offsets[i]
+            np.testing.assert_allclose(state, full[i], rtol=1e-4, atol=1e-5)
+        assert refresh_states(conn).users == 0  # nothing new: nothing to do
+
+
+def test_training_resumes_from_checkpoint(db_url, synthetic, tmp_path):
+    with psycopg.connect(db_url) as conn:
+        log = load_event_log(conn)
+    config = TrainConfig(**{**SMALL.__dict__, "epochs": 3, "patience": 10})
+    straight = train(log, config)
+    ckpt = tmp_path / "ckpt"
+    partial = train(log, config, checkpoint_dir=ckpt, stop_after_epochs=2)  # "interrupted"
+    assert partial.epochs_run == 2 and any(ckpt.iterdir())
+    resumed = train(log, config, checkpoint_dir=ckpt)
+    assert resumed.resumed_from == 2 and resumed.epochs_run == 3
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(),
+                    strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_interest_profile_and_drift(conn):
+    for n, cat in enumerate(["a"] * 6 + ["b"] * 3):
+        conn.execute("SELECT recsys.track_event('u', %s, 'pv', "
+                     "'2017-11-25+00'::timestamptz + %s * interval '1 day', %s)",
+                     (f"i{n}", n, cat))
+    rows = conn.execute("SELECT category_id, long_term_share, recent_share "
+                        "FROM recsys.interest_profile('u')").fetchall()
+    shares = {r[0]: (r[1], r[2]) for r in rows}
+    assert shares["a"][0] == pytest.approx(6 / 9) and shares["b"][0] == pytest.approx(3 / 9)
+    assert shares["b"][1] > 0.8  # the last 3 days were all b: recent share moved to b
+    drift, gaining, losing = conn.execute("SELECT * FROM recsys.interest_drift('u')").fetchone()
+    assert 0.2 < drift <= 1 and gaining == ["b"] and losing == ["a"]
+    assert conn.execute("SELECT count(*) FROM recsys.interest_profile('nobody')").fetchone()[0] == 0
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT * FROM recsys.interest_profile('u', '-1 day')")
+    # pairs a->a, a->b, b->b
+    assert conn.execute("SELECT recsys.refresh_category_transitions()").fetchone()[0] == 3
+    assert conn.execute("SELECT n FROM recsys.category_transitions c JOIN recsys.categories f "
+                        "ON f.category_key = c.from_category_key JOIN recsys.categories t "
+                        "ON t.category_key = c.to_category_key WHERE f.category_id = 'a' "
+                        "AND t.category_id = 'b'").fetchone()[0] == 1
+
+
+def test_category_head_recovers_planted_migration(tmp_path):
+    """On synthetic data, the predicted next-category distribution after an event in category c
+    is close to the generator's true P(next | c)."""
+    spec = synth.make_spec(users=300, items=300, events=30_000, seed=2, n_categories=8)
+    blocks = list(synth.iter_blocks(spec))
+    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
+            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
+    behavior_key = np.array([1, 3, 2, 4])[cols["behavior"]]  # pv, cart, fav, buy
+    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"], behavior_key,
+                      cols["ts"], sort=True)
+    config = TrainConfig(dim=32, epochs=6, batch_size=64, max_len=30, seed=0,
+                         category_weight=1.0, full_softmax_max_items=1_000)
+    result = train(log, config)
+    items, cats = build_vocabs(log)
+    enc = encode_histories(result.model, log_steps(log, items, cats), log.offsets)
+    with torch.no_grad():
+        probs = torch.softmax(result.model.category_logits(enc.h), -1).numpy()[:, 1:]
+    last_cat = log.category[log.offsets[1:] - 1]
+    tvs = []
+    for c in np.unique(last_cat):
+        true = spec.next_category_probs(int(c))
+        pred = probs[last_cat == c].mean(axis=0)
+        aligned = np.zeros_like(true)
+        aligned[np.searchsorted(spec.category_ids, cats.keys)] = pred
+        tvs.append(0.5 * np.abs(aligned - true).sum())
+    assert np.mean(tvs) < 0.15, tvs
