@@ -1,4 +1,4 @@
-"""Entry point: `python jobs/refresh_states.py` runs the refresh-states job once (same as `recsys-db jobs run refresh-states`)."""
+"""Runs the refresh-states job once; same as `recsys-db jobs run refresh-states`."""
 
 from recsys_db.jobs import run_job
 

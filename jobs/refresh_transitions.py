@@ -1,4 +1,4 @@
-"""Entry point: `python jobs/refresh_transitions.py` runs the refresh-transitions job once (same as `recsys-db jobs run refresh-transitions`)."""
+"""Runs the refresh-transitions job once; same as `recsys-db jobs run refresh-transitions`."""
 
 from recsys_db.jobs import run_job
 

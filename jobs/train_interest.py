@@ -1,4 +1,4 @@
-"""Entry point: `python jobs/train_interest.py` runs the train-interest job once (same as `recsys-db jobs run train-interest`)."""
+"""Runs the train-interest job once; same as `recsys-db jobs run train-interest`."""
 
 from recsys_db.jobs import run_job
 

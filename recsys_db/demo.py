@@ -18,6 +18,7 @@ from recsys_db.ingest import load_events
 
 TAOBAO = config.PROJECT_ROOT.parent / "shared" / "data" / "taobao_userbehavior" / "events.csv"
 console = Console()
+DEMO_EPOCHS = 8
 
 
 def step(text: str) -> float:
@@ -49,6 +50,18 @@ def main() -> None:
                   f"already stored ({time.perf_counter() - t:.1f} s)")
     show_database()
 
+    t = step("train the interest model (LSTM) and write vectors to pgvector")
+    from recsys_db.jobs import run_job
+
+    metrics = run_job("train-interest", epochs=DEMO_EPOCHS,
+                      on_epoch=lambda r: console.print(
+                          f"    epoch {int(r['epoch'])}: loss {r['loss']:.3f}, valid next-item "
+                          f"NDCG@10 {r.get('valid_ndcg10', 0):.4f}, next-category NDCG@10 "
+                          f"{r.get('valid_ndcg10_category', 0):.4f}"))
+    console.print(f"    model version {metrics['version_id']} active "
+                  f"({time.perf_counter() - t:.0f} s)")
+    show_interest(metrics["version_id"])
+
 
 def show_database() -> None:
     with connect() as conn:
@@ -76,6 +89,37 @@ def show_database() -> None:
             "WHERE u.user_id = %s ORDER BY e.ts DESC LIMIT 8", (user,)):
             latest.add_row(str(row[0]), row[1], row[2] or "", row[3])
         console.print(latest)
+
+
+
+def show_interest(version: int) -> None:
+    with connect() as conn:
+        user = conn.execute(
+            "SELECT u.user_id FROM recsys.users u JOIN recsys.events e USING (user_key) "
+            "GROUP BY u.user_id ORDER BY count(*) DESC, u.user_id LIMIT 1").fetchone()[0]
+        profile = Table("category", "long-term", "recent", "predicted next",
+                        title=f"SELECT * FROM recsys.interest_profile('{user}') LIMIT 8")
+        for cat, lt, rc, pr in conn.execute(
+                "SELECT * FROM recsys.interest_profile(%s) LIMIT 8", (user,)):
+            profile.add_row(cat, f"{lt:.3f}", f"{rc:.3f}", f"{pr:.3f}")
+        console.print(profile)
+        drift = conn.execute("SELECT * FROM recsys.interest_drift(%s)", (user,)).fetchone()
+        console.print(f"    interest_drift: {drift[0]:.3f} (JS divergence); gaining {drift[1]}, "
+                      f"losing {drift[2]}")
+        dim = conn.execute("SELECT dim FROM recsys.model_versions WHERE version_id = %s",
+                           (version,)).fetchone()[0]
+        top = Table("rank", "item", "category", "score",
+                    title=f"top 10 items for user {user} from pgvector (HNSW, inner product)")
+        query = (f"SELECT i.item_id, c.category_id, -(e.embedding::vector({dim}) <#> s.state) "
+                 f"FROM recsys.item_embeddings_v{version} e "
+                 "JOIN recsys.items i USING (item_key) "
+                 "LEFT JOIN recsys.categories c ON c.category_key = i.category_key, "
+                 "(SELECT us.state FROM recsys.user_states us JOIN recsys.users u "
+                 " USING (user_key) WHERE u.user_id = %s AND us.version_id = %s) s "
+                 f"ORDER BY e.embedding::vector({dim}) <#> s.state LIMIT 10")
+        for rank, (item, cat, score) in enumerate(conn.execute(query, (user, version)), 1):
+            top.add_row(str(rank), item, cat or "", f"{score:.3f}")
+        console.print(top)
 
 
 if __name__ == "__main__":

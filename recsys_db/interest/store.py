@@ -98,8 +98,9 @@ def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
             "INSERT INTO recsys.model_versions (kind, status, dim, params, metrics, job_run_id)"
             " VALUES (%s, 'ready', %s, %s, %s, %s) RETURNING version_id",
             (KIND, dim, json.dumps(params), json.dumps(metrics), job_run_id)).fetchone()[0]
-        conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
-                     (version, BLOB_FORMAT, model_blob(model, items, categories)))
+        conn.execute(
+            "INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
+            (version, BLOB_FORMAT, model_blob(model, items, categories)))
         _write_item_vectors(conn, version, dim, items, model.item_vectors().detach().numpy())
         write_states(conn, version, states)
     return version
