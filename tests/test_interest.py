@@ -13,10 +13,11 @@ import torch
 from recsys_db import synth
 from recsys_db.ingest import load_events
 from recsys_db.interest import store
+from recsys_db.interest.features import log_steps
 from recsys_db.interest.job import train_interest
 from recsys_db.interest.live import refresh_states
 from recsys_db.interest.states import encode_histories
-from recsys_db.interest.train import TrainConfig, build_vocabs, log_steps, train
+from recsys_db.interest.train import TrainConfig, build_vocabs, train
 from recsys_db.jobs import run_job
 from recsys_db.sequences import from_arrays, load_event_log
 

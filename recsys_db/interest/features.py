@@ -8,8 +8,12 @@ on a log2 scale (bucket 0 = first event of the sequence).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from recsys_db.sequences import EventLog
 
 GAP_BUCKETS = 24
 MAX_BEHAVIORS = 16
@@ -72,3 +76,9 @@ def sequence_starts(offsets: np.ndarray, n: int) -> np.ndarray:
     starts = offsets[:-1][offsets[:-1] < n]
     first[starts] = True
     return first
+
+
+def log_steps(log: EventLog, items: Vocab, categories: Vocab) -> Steps:
+    """Steps of every event of a log, each user's events one sequence."""
+    first = sequence_starts(log.offsets, len(log))
+    return make_steps(items, categories, log.item, log.category, log.behavior, log.ts, first)

@@ -15,6 +15,7 @@ import numpy as np
 import psycopg
 
 from recsys_db.interest import store
+from recsys_db.interest.features import log_steps
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import (
     BatchCallback,
@@ -22,7 +23,6 @@ from recsys_db.interest.train import (
     TrainConfig,
     Validation,
     build_vocabs,
-    log_steps,
     train,
 )
 from recsys_db.sequences import EventLog, load_event_log

@@ -16,7 +16,13 @@ import numpy as np
 import psycopg
 
 from recsys_db.interest import store
-from recsys_db.interest.features import Steps, bucket_gaps, make_steps
+from recsys_db.interest.features import (
+    Steps,
+    bucket_gaps,
+    log_steps,
+    make_steps,
+    sequence_starts,
+)
 from recsys_db.interest.states import advance, encode_histories
 from recsys_db.sequences import EventLog, load_event_log
 
@@ -109,11 +115,7 @@ def _update_users(conn: psycopg.Connection, loaded: store.LoadedModel, log: Even
         parts.append((rows, enc))
     if fresh_rows:
         fresh = log.take(np.isin(log.user, log.users[fresh_rows]))
-        first = np.zeros(len(fresh), dtype=bool)
-        first[fresh.offsets[:-1]] = True
-        steps = make_steps(items, categories, fresh.item, fresh.category, fresh.behavior,
-                           fresh.ts, first)
-        enc = encode_histories(model, steps, fresh.offsets)
+        enc = encode_histories(model, log_steps(fresh, items, categories), fresh.offsets)
         stats.events += len(fresh)
         rows = np.searchsorted(log.users, fresh.users)
         parts.append((rows, enc))
@@ -129,8 +131,7 @@ def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarra
                         offsets: np.ndarray, prev_ts: np.ndarray) -> Steps:
     """Steps of the new events; each user's first new gap is measured from the stored state."""
     ts = log.ts[idx].copy()
-    first = np.zeros(len(idx), dtype=bool)
-    first[offsets[:-1]] = True
+    first = sequence_starts(offsets, len(idx))
     steps = make_steps(loaded.items, loaded.categories, log.item[idx], log.category[idx],
                        log.behavior[idx], ts, first)
     steps.gap[offsets[:-1]] = bucket_gaps(ts[offsets[:-1]] - prev_ts)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from recsys_db.interest.encoder import InterestModel, ModelShape
-from recsys_db.interest.features import Steps, Vocab, make_steps, sequence_starts
+from recsys_db.interest.features import Steps, Vocab, log_steps
 from recsys_db.interest.states import encode_histories
 from recsys_db.sequences import EventLog
 
@@ -81,11 +81,6 @@ BatchCallback = Callable[[int, int, float], None]
 def build_vocabs(log: EventLog) -> tuple[Vocab, Vocab]:
     categories = np.unique(log.category)
     return Vocab(np.unique(log.item)), Vocab(categories[categories > 0])
-
-
-def log_steps(log: EventLog, items: Vocab, categories: Vocab) -> Steps:
-    first = sequence_starts(log.offsets, len(log))
-    return make_steps(items, categories, log.item, log.category, log.behavior, log.ts, first)
 
 
 def windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
