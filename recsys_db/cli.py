@@ -264,6 +264,54 @@ def jobs_run(
         out.print(", ".join(f"{k}={v}" for k, v in result.items()))
 
 
+@app.command("eval")
+def eval_(
+    split: Annotated[str, typer.Option(help="leave-one-out or time")] = "leave-one-out",
+    methods: Annotated[str, typer.Option(
+        help="Comma-separated: lstm,gru,attention,most_popular,popular_last_day,repeat,"
+             "markov,item_knn (default: all)")] = "",
+    exclude_seen: Annotated[bool, typer.Option(
+        "--exclude-seen", help="Mask items the user already interacted with.")] = False,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 20,
+    dim: Annotated[int, typer.Option(help="Encoder size.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """Offline evaluation: every method trained on the split's training part, full ranking."""
+    from recsys_db.db import connect
+    from recsys_db.evaluation.runner import format_table
+    from recsys_db.evaluation.suite import METHODS, run_suite
+    from recsys_db.interest.train import TrainConfig
+    from recsys_db.sequences import load_event_log
+
+    names = [m.strip() for m in methods.split(",") if m.strip()] or list(METHODS)
+    with connect() as conn:
+        log = load_event_log(conn)
+    if len(log) == 0:
+        _fail("no events to evaluate on: load some with `recsys-db ingest` first")
+    with bar(f"eval ({split})") as progress:
+        task = progress.add_task("eval", total=None)
+
+        def on_progress(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        def on_epoch(name: str, record: dict[str, float]) -> None:
+            progress.update(task, description=f"{name} epoch {int(record['epoch'])} "
+                            f"valid NDCG@10 {record.get('valid_ndcg10', 0):.4f}")
+
+        try:
+            report = run_suite(log, split, names, config=TrainConfig(epochs=epochs, dim=dim),
+                               exclude_seen=exclude_seen, progress=on_progress,
+                               on_epoch=on_epoch)
+        except ValueError as exc:
+            _fail(str(exc))
+    out.print(report["description"])
+    out.print(format_table(report["results"]), soft_wrap=True)
+    if as_json:
+        keep = ("method", "target", "HR@10", "NDCG@10", "MRR@10", "instances")
+        rows = [{k: r[k] for k in keep if k in r} for r in report["results"]]
+        print(json.dumps({"split": report["split"], "results": rows}))
+
+
 @app.command()
 def worker(
     poll: Annotated[float, typer.Option(help="Seconds between polls (besides NOTIFY).")] = 1.0,

@@ -6,7 +6,8 @@ position is the user's interest state after that event; two heads read it:
 * next item: score(u, i) = <user_vector(h), item_in[i]> + item_bias[i]  (full or sampled softmax;
   input and output item embeddings are tied, as in SASRec, so a state near recently seen items
   scores them high - repeat views are the strongest signal in shop logs)
-* next category: softmax(category_head(h))
+* next category: softmax(<category_proj(h), category_in[c]> + category_bias[c]) - tied to the
+  category input embeddings the same way
 
 `user_vector` and `item_vector` put both sides in one space with the bias folded in as an extra
 component ([u, 1] and [w_i, b_i]), so pgvector's inner product orders items exactly as the model.
@@ -83,7 +84,8 @@ class InterestModel(nn.Module):
             self.rnn = CausalAttention(shape)
         self.user_proj = nn.Linear(d, d)
         self.item_bias = nn.Embedding(shape.n_items + 1, 1)
-        self.category_head = nn.Linear(d, shape.n_categories + 1)
+        self.category_proj = nn.Linear(d, d)
+        self.category_bias = nn.Parameter(torch.zeros(shape.n_categories + 1))
         nn.init.normal_(self.item_in.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)
         with torch.no_grad():
@@ -122,7 +124,8 @@ class InterestModel(nn.Module):
         return u @ self.item_in.weight.T + self.item_bias.weight[:, 0]
 
     def category_logits(self, h: torch.Tensor) -> torch.Tensor:
-        logits = self.category_head(self.dropout(h))
+        c = self.category_proj(self.dropout(h))
+        logits = c @ self.category_in.weight.T + self.category_bias
         logits[..., 0] = float("-inf")  # never predict "unknown"
         return logits
 

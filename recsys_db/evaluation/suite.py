@@ -1,0 +1,51 @@
+"""The evaluation suite behind `recsys-db eval`: one split, every method, one table.
+
+Every method - baselines and the encoders - is trained on the split's training part only, from
+events read out of the database; nothing is written back, so the active model is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from recsys_db.evaluation.baselines import BASELINES
+from recsys_db.evaluation.catalog import Catalog
+from recsys_db.evaluation.learned import InterestEncoderMethod
+from recsys_db.evaluation.runner import Progress, evaluate
+from recsys_db.evaluation.splits import Split, leave_one_out, time_split
+from recsys_db.interest.encoder import ENCODERS
+from recsys_db.interest.train import TrainConfig
+from recsys_db.sequences import EventLog
+
+SPLITS: dict[str, Callable[[EventLog], Split]] = {"leave-one-out": leave_one_out,
+                                                  "time": time_split}
+METHODS = (*ENCODERS, *BASELINES)
+
+
+def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, *,
+              config: TrainConfig | None = None, exclude_seen: bool = False, k: int = 10,
+              progress: Progress | None = None,
+              on_epoch: Callable[[str, dict[str, float]], None] | None = None
+              ) -> dict[str, Any]:
+    """{"split": ..., "results": [rows]} for `methods` on `split_name` of `log`."""
+    if split_name not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split_name!r}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {list(METHODS)}")
+    started = time.perf_counter()
+    split = SPLITS[split_name](log)
+    catalog = Catalog.from_log(log)
+    chosen = []
+    for name in methods:
+        if name in ENCODERS:
+            hook = (lambda record, n=name: on_epoch(n, record)) if on_epoch else None
+            chosen.append(InterestEncoderMethod(name, config, split.valid, on_epoch=hook))
+        else:
+            chosen.append(BASELINES[name]())
+    rows = evaluate(chosen, split, catalog, k=k, exclude_seen=exclude_seen, progress=progress)
+    return {"split": split_name, "k": k, "exclude_seen": exclude_seen,
+            "description": split.describe(), "results": rows,
+            "seconds": round(time.perf_counter() - started, 1)}
