@@ -221,7 +221,7 @@ def jobs_run(
     name: Annotated[str, typer.Argument(help="Job name (see `recsys-db jobs list`).")],
     encoder: Annotated[str, typer.Option(help="train-interest: lstm, gru or attention")] = "lstm",
     dim: Annotated[int, typer.Option(help="train-interest: state/embedding size")] = 64,
-    epochs: Annotated[int, typer.Option(help="train-interest: maximum epochs")] = 20,
+    epochs: Annotated[int, typer.Option(help="train-interest: maximum epochs")] = 30,
     max_len: Annotated[int, typer.Option(help="train-interest: training window")] = 50,
     seed: Annotated[int, typer.Option(help="train-interest: random seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -272,7 +272,7 @@ def eval_(
              "markov,item_knn (default: all)")] = "",
     exclude_seen: Annotated[bool, typer.Option(
         "--exclude-seen", help="Mask items the user already interacted with.")] = False,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 20,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 30,
     dim: Annotated[int, typer.Option(help="Encoder size.")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:

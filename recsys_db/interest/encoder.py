@@ -123,9 +123,11 @@ class InterestModel(nn.Module):
         """Scores of every item (column 0 is padding) for user vectors u (..., d)."""
         return u @ self.item_in.weight.T + self.item_bias.weight[:, 0]
 
+    def category_query(self, h: torch.Tensor) -> torch.Tensor:
+        return self.category_proj(self.dropout(h))
+
     def category_logits(self, h: torch.Tensor) -> torch.Tensor:
-        c = self.category_proj(self.dropout(h))
-        logits = c @ self.category_in.weight.T + self.category_bias
+        logits = self.category_query(h) @ self.category_in.weight.T + self.category_bias
         logits[..., 0] = float("-inf")  # never predict "unknown"
         return logits
 

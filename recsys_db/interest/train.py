@@ -4,7 +4,8 @@ Sequences are cut into windows of `max_len` inputs (each event is a target exact
 batched; at every position the model predicts the next item and the next category (one loss:
 item CE + category_weight * category CE). Catalogs up to `full_softmax_max_items` use a full
 softmax; larger ones a sampled softmax (shared negatives drawn from unigram^0.75, log-Q
-corrected, accidental hits masked). AdamW with weight decay, dropout, early stopping on the
+corrected, accidental hits masked; the same for categories beyond
+`full_softmax_max_categories`). AdamW with weight decay, dropout, early stopping on the
 validation NDCG@10 (full ranking), fixed seed, and a checkpoint after every epoch so an
 interrupted run resumes where it stopped.
 """
@@ -36,16 +37,17 @@ LOGIT_BUDGET = 1 << 25  # floats of logits per chunk of the full softmax (128 MB
 class TrainConfig:
     encoder: str = "lstm"
     dim: int = 64
-    epochs: int = 20
-    batch_size: int = 64  # windows per batch
+    epochs: int = 30
+    batch_size: int = 256  # windows per batch
     max_len: int = 50
     lr: float = 5e-3
     weight_decay: float = 1e-4
     dropout: float = 0.1
     category_weight: float = 1.0
     full_softmax_max_items: int = 20_000
-    negatives: int = 2_048
-    patience: int = 3
+    full_softmax_max_categories: int = 1_000
+    negatives: int = 512
+    patience: int = 4
     seed: int = 0
     threads: int | None = None
 
@@ -122,7 +124,10 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
     w_start, w_len = windows(log.offsets, config.max_len)
     if len(w_start) == 0:
         raise ValueError("no user has two or more events: nothing to learn from")
-    sampler = _NegativeSampler(steps.item, len(items), config, rng)
+    item_softmax = _Softmax(steps.item, len(items), config.full_softmax_max_items,
+                            config.negatives, rng)
+    category_softmax = _Softmax(steps.category, len(categories),
+                                config.full_softmax_max_categories, config.negatives, rng)
 
     state = _State(history=[], best_metric=-1.0, best_epoch=0, bad_epochs=0, epoch=0,
                    best_weights=None)
@@ -130,7 +135,7 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
     resumed_from = None
     if ckpt is not None and ckpt.exists():
         resumed_from = _load_checkpoint(ckpt, model, optim, state, rng)
-        sampler.rng = rng
+        item_softmax.rng = category_softmax.rng = rng
 
     n_events = int(w_len.sum())
     started = time.perf_counter()
@@ -139,7 +144,8 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
         if stop_after_epochs is not None and trained_epochs >= stop_after_epochs:
             break
         t0 = time.perf_counter()
-        loss = _train_epoch(model, optim, steps, w_start, w_len, config, sampler, rng, on_batch)
+        loss = _train_epoch(model, optim, steps, w_start, w_len, config,
+                            (item_softmax, category_softmax), rng, on_batch)
         trained_epochs += 1
         state.epoch += 1
         record = {"epoch": state.epoch, "loss": loss, "seconds": time.perf_counter() - t0}
@@ -178,25 +184,47 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None
 
 
-class _NegativeSampler:
-    def __init__(self, item_idx: np.ndarray, n_items: int, config: TrainConfig,
+class _Softmax:
+    """Cross-entropy over a vocabulary (index 0 = padding, never a class): full softmax up to
+    `full_max` classes, else sampled softmax with `negatives` shared negatives drawn from
+    unigram^0.75 per batch, log-Q corrected, accidental hits masked."""
+
+    def __init__(self, ids: np.ndarray, n: int, full_max: int, negatives: int,
                  rng: np.random.Generator) -> None:
-        self.full = n_items <= config.full_softmax_max_items
-        counts = np.bincount(item_idx, minlength=n_items + 1).astype(np.float64)
+        self.full = n <= full_max
+        counts = np.bincount(ids, minlength=n + 1).astype(np.float64)
         counts[0] = 0
         q = counts ** 0.75
         self.q = q / q.sum()
         self.log_q = torch.from_numpy(np.log(np.maximum(self.q, 1e-12))).float()
-        self.k = min(config.negatives, n_items)
+        self.k = min(negatives, n)
         self.rng = rng
 
-    def sample(self) -> torch.Tensor:
-        return torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
+    def loss(self, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+             target: torch.Tensor) -> torch.Tensor:
+        keep = target > 0
+        u, target = u[keep], target[keep]
+        if len(target) == 0:
+            return u.sum() * 0.0
+        if self.full:
+            chunk = max(1, LOGIT_BUDGET // weight.shape[0])
+            total = u.new_zeros(())
+            for lo in range(0, len(u), chunk):
+                logits = u[lo:lo + chunk] @ weight.T + bias
+                logits[:, 0] = float("-inf")
+                total = total + F.cross_entropy(logits, target[lo:lo + chunk], reduction="sum")
+            return total / len(u)
+        neg = torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
+        pos_logit = (u * weight[target]).sum(-1) + bias[target] - self.log_q[target]
+        neg_logit = u @ weight[neg].T + bias[neg] - self.log_q[neg]
+        neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
+        logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
+        return F.cross_entropy(logits, torch.zeros(len(u), dtype=torch.long))
 
 
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
                  w_start: np.ndarray, w_len: np.ndarray, config: TrainConfig,
-                 sampler: _NegativeSampler, rng: np.random.Generator,
+                 softmaxes: tuple[_Softmax, _Softmax], rng: np.random.Generator,
                  on_batch: BatchCallback | None) -> float:
     model.train()
     order = rng.permutation(len(w_start))
@@ -221,10 +249,13 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
         h = out[target_mask]
         target_item = item[:, 1:][target_mask]
         target_cat = category[:, 1:][target_mask]
-        loss = _item_loss(model, h, target_item, sampler)
+        items_sm, categories_sm = softmaxes
+        loss = items_sm.loss(model.user_vector(h), model.item_in.weight,
+                             model.item_bias.weight[:, 0], target_item)
         if config.category_weight > 0:
-            loss = loss + config.category_weight * F.cross_entropy(
-                model.category_logits(h), target_cat, ignore_index=0)
+            loss = loss + config.category_weight * categories_sm.loss(
+                model.category_query(h), model.category_in.weight, model.category_bias,
+                target_cat)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -235,28 +266,6 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
         if on_batch:
             on_batch(b + 1, n_batches, loss.item())
     return total / max(count, 1)
-
-
-def _item_loss(model: InterestModel, h: torch.Tensor, target: torch.Tensor,
-               sampler: _NegativeSampler) -> torch.Tensor:
-    u = model.user_vector(h)
-    if sampler.full:
-        n_items = model.item_in.weight.shape[0]
-        chunk = max(1, LOGIT_BUDGET // n_items)
-        losses = []
-        for lo in range(0, len(u), chunk):
-            logits = model.item_scores(u[lo:lo + chunk])
-            logits[:, 0] = float("-inf")
-            losses.append(F.cross_entropy(logits, target[lo:lo + chunk], reduction="sum"))
-        return torch.stack(losses).sum() / len(u)
-    neg = sampler.sample()
-    w_pos = model.item_in(target)
-    b_pos = model.item_bias(target)[:, 0]
-    pos_logit = (u * w_pos).sum(-1) + b_pos - sampler.log_q[target]
-    neg_logit = u @ model.item_in(neg).T + model.item_bias(neg)[:, 0] - sampler.log_q[neg]
-    neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
-    logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
-    return F.cross_entropy(logits, torch.zeros(len(u), dtype=torch.long))
 
 
 @torch.no_grad()
