@@ -120,7 +120,7 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
                        config.max_len)
     model = InterestModel(shape)
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                              weight_decay=config.weight_decay)
+                              weight_decay=config.weight_decay, fused=True)
     w_start, w_len = windows(log.offsets, config.max_len)
     if len(w_start) == 0:
         raise ValueError("no user has two or more events: nothing to learn from")
