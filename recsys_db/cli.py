@@ -334,3 +334,7 @@ def run() -> None:
     except RecsysError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -185,3 +185,27 @@ def test_category_head_recovers_planted_migration(tmp_path):
         aligned[np.searchsorted(spec.category_ids, cats.keys)] = pred
         tvs.append(0.5 * np.abs(aligned - true).sum())
     assert np.mean(tvs) < 0.15, tvs
+
+
+def test_worker_picks_up_tracked_events(db_url, synthetic):
+    import threading
+    import time
+
+    from recsys_db.interest.live import run_worker
+
+    with psycopg.connect(db_url) as conn:
+        train_interest(conn, SMALL)
+    thread = threading.Thread(target=run_worker, kwargs={"url": db_url, "poll_seconds": 0.2,
+                                                         "stop_after": 6.0})
+    thread.start()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        event_id = conn.execute("SELECT recsys.track_event('5', '17', 'cart')").fetchone()[0]
+        deadline = time.monotonic() + 5
+        seen = None
+        while time.monotonic() < deadline and seen != event_id:
+            seen = conn.execute("SELECT s.last_event_id FROM recsys.user_states s JOIN "
+                                "recsys.users u USING (user_key) WHERE u.user_id = '5'"
+                                ).fetchone()[0]
+            time.sleep(0.05)
+    thread.join()
+    assert seen == event_id

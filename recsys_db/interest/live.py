@@ -25,8 +25,9 @@ from recsys_db.interest.features import (
 )
 from recsys_db.interest.states import advance, encode_histories
 from recsys_db.sequences import EventLog, load_event_log
+from recsys_db.sqlfiles import queries
 
-LOOKBACK_IDS = 10_000  # re-scan this many ids below the watermark (late-committing inserts)
+LOOKBACK_IDS = 2_000  # re-scan this many ids below the watermark (late-committing inserts)
 _log = logging.getLogger(__name__)
 
 
@@ -53,21 +54,19 @@ def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = 
             return RefreshStats(None)
         loaded = store.load_model(conn)
     version = loaded.version_id
-    row = conn.execute("SELECT (value #>> '{}')::bigint FROM recsys.meta WHERE key = %s",
-                       (_watermark_key(version),)).fetchone()
-    mark = row[0] if row else conn.execute(
-        "SELECT coalesce(max(last_event_id), 0) FROM recsys.user_states WHERE version_id = %s",
-        (version,)).fetchone()[0]
-    top = conn.execute("SELECT coalesce(max(event_id), 0) FROM recsys.events").fetchone()[0]
-    users = [r[0] for r in conn.execute(
-        "SELECT DISTINCT user_key FROM recsys.events WHERE event_id > %s", (mark - lookback,))]
+    sql = queries("live.sql")
+    key = _watermark_key(version)
+    row = conn.execute(sql["watermark"], {"key": key}).fetchone()
+    mark = row[0] if row else conn.execute(sql["initial_watermark"],
+                                           {"version": version}).fetchone()[0]
+    stale = conn.execute(sql["stale_users"], {"since": mark - lookback, "version": version}
+                         ).fetchall()
     stats = RefreshStats(version)
-    if users:
-        log = load_event_log(conn, users=users)
+    if stale:
+        log = load_event_log(conn, users=[r[0] for r in stale])
         stats = _update_users(conn, loaded, log)
-    conn.execute("INSERT INTO recsys.meta (key, value) VALUES (%s, to_jsonb(%s::bigint)) "
-                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                 (_watermark_key(version), max(mark, top)))
+        mark = max(mark, int(stale[0][1]))
+    conn.execute(sql["save_watermark"], {"key": key, "mark": mark})
     conn.commit()
     stats.seconds = time.perf_counter() - t0
     return stats
