@@ -67,7 +67,7 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
                    checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
     states = user_states_for(result.model, items, categories, log)
     metrics = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-               "valid_ndcg10": result.best_metric, "history": result.history,
+               "valid_score": result.best_metric, "history": result.history,
                "events": len(log), "users": log.n_users, "items": len(items),
                "train_events_per_s": round(result.events_per_s),
                "resumed_from_epoch": result.resumed_from}
