@@ -50,6 +50,12 @@ def _refresh_states(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str
     return {**asdict(stats), "rows_read": stats.events}
 
 
+def _train_cf(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]:
+    from recsys_db.cf import train_cf
+
+    return train_cf(conn, job_run_id=run_id)
+
+
 def _refresh_transitions(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]:
     rows = conn.execute("SELECT recsys.refresh_category_transitions()").fetchone()[0]
     conn.commit()
@@ -61,6 +67,8 @@ JOBS: dict[str, Job] = {j.name: j for j in (
         _train_interest),
     Job("refresh-states", "advance user states through new events (no retraining)",
         _refresh_states),
+    Job("train-cf", "item-item co-occurrence neighbours and item popularity, as a new version",
+        _train_cf),
     Job("refresh-transitions", "recompute recsys.category_transitions", _refresh_transitions),
 )}
 

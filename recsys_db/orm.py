@@ -183,3 +183,31 @@ class CategoryTransition(Base):
     to_category_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(BigInteger)
     probability: Mapped[float] = mapped_column(REAL)
+
+
+class ItemNeighbor(Base):
+    """Top CF neighbours of an item under one 'cf' model version."""
+
+    __tablename__ = "item_neighbors"
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    neighbor_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    score: Mapped[float] = mapped_column(REAL)
+
+
+class ItemStats(Base):
+    """Popularity of an item as of a 'cf' model version's time."""
+
+    __tablename__ = "item_stats"
+    __table_args__ = (
+        Index("item_stats_trending_idx", "version_id", "category_key", text("trend DESC")),
+        Index("item_stats_global_trending_idx", "version_id", text("trend DESC")),
+    )
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category_key: Mapped[int | None] = mapped_column(Integer)
+    n_1d: Mapped[float] = mapped_column(REAL)
+    n_7d: Mapped[float] = mapped_column(REAL)
+    n_total: Mapped[float] = mapped_column(REAL)
+    trend: Mapped[float] = mapped_column(REAL)
+    age_days: Mapped[float] = mapped_column(REAL)
