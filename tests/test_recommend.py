@@ -1,0 +1,129 @@
+"""recsys.recommend and friends: arguments, cold start, live interest shift, least privilege."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from recsys_db import synth
+from recsys_db.cf import train_cf
+from recsys_db.ingest import load_events
+from recsys_db.interest.job import train_interest
+from recsys_db.interest.train import TrainConfig
+
+
+@pytest.fixture
+def trained(db_url, tmp_path):
+    path = tmp_path / "synth.csv"
+    synth.generate(path, users=200, items=600, events=12_000, seed=4)
+    load_events(path)
+    with psycopg.connect(db_url) as conn:
+        train_interest(conn, TrainConfig(dim=16, epochs=2, max_len=20))
+        train_cf(conn)
+    return db_url
+
+
+def test_recommend_returns_ranked_items_with_reasons(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        rows = conn.execute("SELECT * FROM recsys.recommend('3', k => 10)").fetchall()
+        assert len(rows) == 10
+        assert [r[2] for r in rows] == list(range(1, 11))
+        assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+        assert all(r[3] for r in rows)
+        bought = {r[0] for r in conn.execute(
+            "SELECT i.item_id FROM recsys.events e JOIN recsys.items i USING (item_key) "
+            "JOIN recsys.users u USING (user_key) WHERE u.user_id = '3' AND e.behavior_key = 4")}
+        assert not bought & {r[0] for r in rows}
+        similar = conn.execute("SELECT * FROM recsys.similar_items(%s, 5)", (rows[0][0],)
+                               ).fetchall()
+        assert len(similar) == 5 and rows[0][0] not in {r[0] for r in similar}
+        session = conn.execute("SELECT * FROM recsys.recommend_for_session(ARRAY['1', '2'], 5)"
+                               ).fetchall()
+        assert len(session) == 5 and {"1", "2"}.isdisjoint(r[0] for r in session)
+
+
+def test_category_filter_and_bad_arguments(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        cat = conn.execute("SELECT c.category_id FROM recsys.categories c ORDER BY category_key "
+                           "LIMIT 1").fetchone()[0]
+        rows = conn.execute("SELECT r.item_id, c.category_id FROM recsys.recommend('3', 5, %s) r "
+                            "JOIN recsys.items i USING (item_id) JOIN recsys.categories c "
+                            "USING (category_key)", (cat,)).fetchall()
+        assert rows and {r[1] for r in rows} == {cat}
+        for sql, message in [
+            ("SELECT * FROM recsys.recommend('3', 0)", "k must be between 1 and 1000, got 0"),
+            ("SELECT * FROM recsys.recommend('3', 1001)", "got 1001"),
+            ("SELECT * FROM recsys.recommend('3', NULL)", "got NULL"),
+            ("SELECT * FROM recsys.recommend('3', 5, 'no-such-category')",
+             "unknown category 'no-such-category'"),
+            ("SELECT * FROM recsys.similar_items('no-such-item')", "unknown item"),
+            ("SELECT * FROM recsys.recommend_for_session(ARRAY['1'], -1)", "k must be"),
+        ]:
+            with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
+                conn.execute(sql)
+
+
+def test_cold_start_user_and_item(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        rows = conn.execute("SELECT * FROM recsys.recommend('never-seen-user', 5)").fetchall()
+        assert len(rows) == 5 and all(r[3].startswith("trending in category") for r in rows)
+        assert len(conn.execute("SELECT * FROM recsys.recommend(NULL, 3)").fetchall()) == 3
+        # A brand-new item (no embedding, no neighbours) viewed by a new user: still results.
+        conn.execute("SELECT recsys.track_event('newcomer', 'brand-new-item', 'pv', now(), '1')")
+        rows = conn.execute("SELECT * FROM recsys.recommend('newcomer', 5)").fetchall()
+        assert len(rows) == 5
+        assert len(conn.execute("SELECT * FROM recsys.recommend_for_session("
+                                "ARRAY['brand-new-item'], 3)").fetchall()) == 3
+
+
+def test_interest_shift_reaches_results_without_any_job(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        user = "7"
+        last = conn.execute("SELECT max(e.ts) FROM recsys.events e JOIN recsys.users u "
+                            "USING (user_key) WHERE u.user_id = %s", (user,)).fetchone()[0]
+        current = {r[0] for r in conn.execute(
+            "SELECT i.category_key FROM recsys.events e JOIN recsys.users u USING (user_key) "
+            "JOIN recsys.items i USING (item_key) WHERE u.user_id = %s", (user,))}
+        # The most popular category this user never touched.
+        new_cat, cat_id = conn.execute(
+            "SELECT c.category_key, c.category_id FROM recsys.items i JOIN recsys.events e "
+            "USING (item_key) JOIN recsys.categories c ON c.category_key = i.category_key "
+            "WHERE NOT (i.category_key = ANY(%s)) GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1",
+            (list(current),)).fetchone()
+
+        def share(rows: list[tuple]) -> float:
+            cats = [r[0] for r in conn.execute(
+                "SELECT i.category_key FROM unnest(%s::text[]) WITH ORDINALITY AS x(id, n) "
+                "JOIN recsys.items i ON i.item_id = x.id ORDER BY n", ([r[0] for r in rows],))]
+            return sum(c == new_cat for c in cats) / len(cats)
+
+        before = conn.execute("SELECT * FROM recsys.recommend(%s, 20)", (user,)).fetchall()
+        items = [r[0] for r in conn.execute(
+            "SELECT i.item_id FROM recsys.items i JOIN recsys.events e USING (item_key) "
+            "WHERE i.category_key = %s GROUP BY i.item_id ORDER BY count(*) DESC LIMIT 3",
+            (new_cat,))]
+        for n, item in enumerate(items):
+            conn.execute("SELECT recsys.track_event(%s, %s, 'pv', %s, %s)",
+                         (user, item, last + timedelta(minutes=n + 1), cat_id))
+        after = conn.execute("SELECT * FROM recsys.recommend(%s, 20)", (user,)).fetchall()
+        assert share(after) > share(before)
+        assert share(after) >= 0.2
+
+
+def test_app_role_executes_functions_but_cannot_touch_tables(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        conn.execute("SET ROLE recsys_app")
+        assert len(conn.execute("SELECT * FROM recsys.recommend('3', 3)").fetchall()) == 3
+        conn.execute("SELECT recsys.track_event('app-user', '1', 'pv')")
+        assert conn.execute("SELECT count(*) FROM recsys.interest_profile('3')").fetchone()[0]
+        for sql in ("SELECT * FROM recsys.events LIMIT 1",
+                    "SELECT * FROM recsys.users LIMIT 1",
+                    "INSERT INTO recsys.behavior_types VALUES (9, 'x', 1)",
+                    "DELETE FROM recsys.model_versions",
+                    "SELECT recsys.refresh_category_transitions()",
+                    "SELECT * FROM recsys.candidate_features(1, now(), 1, 1)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        conn.execute("RESET ROLE")
