@@ -56,6 +56,12 @@ def _train_cf(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]
     return train_cf(conn, job_run_id=run_id)
 
 
+def _train_ranker(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]:
+    from recsys_db.ranker.train import train_ranker
+
+    return train_ranker(conn, job_run_id=run_id)
+
+
 def _refresh_transitions(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]:
     rows = conn.execute("SELECT recsys.refresh_category_transitions()").fetchone()[0]
     conn.commit()
@@ -69,6 +75,8 @@ JOBS: dict[str, Job] = {j.name: j for j in (
         _refresh_states),
     Job("train-cf", "item-item co-occurrence neighbours and item popularity, as a new version",
         _train_cf),
+    Job("train-ranker", "LightGBM lambdarank re-ranker, compiled into a SQL function",
+        _train_ranker),
     Job("refresh-transitions", "recompute recsys.category_transitions", _refresh_transitions),
 )}
 

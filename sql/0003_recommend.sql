@@ -167,9 +167,15 @@ BEGIN
     $q$,
     CASE WHEN v_part IS NULL THEN
         'SELECT NULL::integer AS item_key, NULL::double precision AS score WHERE false'
-    ELSE format('SELECT e.item_key, -(e.embedding::vector(%s) <#> st.state::vector(%s)) AS score'
-                ' FROM recsys.%I e, state st ORDER BY e.embedding::vector(%s)'
-                ' <#> st.state::vector(%s) LIMIT $6', v_dim, v_dim, v_part, v_dim, v_dim) END,
+    -- The query vector is a scalar subquery (an InitPlan parameter), so the HNSW index serves
+    -- the ORDER BY; a join to the state would force a scan of every item.
+    ELSE format('SELECT e.item_key, -(e.embedding::vector(%1$s) <#> q.v) AS score'
+                ' FROM (SELECT x.item_key, x.embedding FROM recsys.%2$I x'
+                '       ORDER BY x.embedding::vector(%1$s) <#> (SELECT s.state::vector(%1$s)'
+                '           FROM recsys.user_states s WHERE s.user_key = $1'
+                '           AND s.version_id = $3) LIMIT $6) e,'
+                ' (SELECT s.state::vector(%1$s) AS v FROM recsys.user_states s'
+                '  WHERE s.user_key = $1 AND s.version_id = $3) q', v_dim, v_part) END,
     CASE WHEN v_part IS NULL THEN 'NULL' ELSE
         '-(ie.embedding::vector(' || v_dim || ') <#> (SELECT state::vector(' || v_dim
         || ') FROM state))' END,
@@ -402,6 +408,8 @@ BEGIN
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp',
                        v_fn, v_schema);
+        -- HNSW returns at most ef_search rows: enough for the vector source's 100 candidates.
+        EXECUTE format('ALTER FUNCTION %s SET hnsw.ef_search = 120', v_fn);
     END LOOP;
 END
 $do$;

@@ -24,7 +24,7 @@ from recsys_db.interest.features import Vocab
 
 KIND = "interest"
 TOP_CATEGORIES = 20
-BLOB_FORMAT = "torch-state-dict-v1"
+BLOB_FORMAT = "torch-state-dict-v2"  # v2: category head tied to category embeddings
 
 
 @dataclass
@@ -183,9 +183,12 @@ def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedMo
     version = version if version is not None else active_version(conn)
     if version is None:
         raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
-    row = conn.execute("SELECT blob FROM recsys.model_blobs WHERE version_id = %s",
+    row = conn.execute("SELECT blob, format FROM recsys.model_blobs WHERE version_id = %s",
                        (version,)).fetchone()
     if row is None:
         raise LookupError(f"model version {version} has no stored weights")
+    if row[1] != BLOB_FORMAT:
+        raise LookupError(f"model version {version} was stored as {row[1]!r}, which this "
+                          f"recsys-db cannot load ({BLOB_FORMAT!r}): run train-interest again")
     model, items, categories = model_from_blob(bytes(row[0]))
     return LoadedModel(version, model, items, categories)

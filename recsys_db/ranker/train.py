@@ -1,0 +1,219 @@
+"""The train-ranker job: LightGBM lambdarank over the SQL candidates and features, compiled
+into a SQL function that `recsys.recommend` calls.
+
+Training lists come from history: at a cut-off time C, each user active in the next day gets
+the candidates `recsys.candidate_features` would have served at C - computed by the very SQL
+that serves (no train/serve skew) against interest and CF versions built as of C - labelled by
+what they did next (graded by behavior weight). Lists at C_train train; lists at the later
+C_valid = C_train + 1 day validate (early stopping). The compiled scorer is timed on 200
+candidates; over the budget, the model is cut to fewer trees and the trade-off is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import psycopg
+
+from recsys_db.cf import train_cf
+from recsys_db.interest import store
+from recsys_db.interest.job import user_states_for
+from recsys_db.ranker.compile import compile_booster
+from recsys_db.sequences import load_event_log
+from recsys_db.sqlfiles import queries
+
+KIND = "ranker"
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    num_trees: int = 200
+    num_leaves: int = 15
+    learning_rate: float = 0.05
+    min_data_in_leaf: int = 20
+    label_days: float = 1.0
+    budget_ms: float = 5.0
+    seed: int = 0
+
+
+@dataclass
+class Lists:
+    users: np.ndarray
+    items: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+
+    def groups(self) -> np.ndarray:
+        _, counts = np.unique(self.users, return_counts=True)
+        return counts
+
+
+def asof_versions(conn: psycopg.Connection, at: datetime) -> tuple[int, int]:
+    """Interest states (active model's weights, events before `at`) and CF as of `at`,
+    written as inactive versions; returns (interest_version, cf_version)."""
+    loaded = store.load_model(conn)
+    log = load_event_log(conn, before=at.timestamp())
+    states = user_states_for(loaded.model, loaded.items, loaded.categories, log)
+    interest = store.write_version(conn, loaded.model, loaded.items, loaded.categories, states,
+                                   {"as_of": at.isoformat(), "purpose": "ranker-lists"}, {})
+    cf = train_cf(conn, as_of=at, activate=False)["version_id"]
+    conn.commit()
+    return interest, cf
+
+
+def drop_versions(conn: psycopg.Connection, versions: list[int]) -> None:
+    """Remove helper versions: rows, partitions and registry entries."""
+    for version in versions:
+        conn.execute(f"DROP TABLE IF EXISTS recsys.item_embeddings_v{int(version)}")
+    for table in ("user_states", "item_neighbors", "item_stats", "model_blobs"):
+        conn.execute(f"DELETE FROM recsys.{table} WHERE version_id = ANY(%s)", (versions,))
+    conn.execute("DELETE FROM recsys.model_versions WHERE version_id = ANY(%s) AND NOT active",
+                 (versions,))
+    conn.commit()
+
+
+def build_lists(conn: psycopg.Connection, at: datetime, until: datetime, interest: int,
+                cf: int, max_users: int | None = None) -> Lists:
+    sql = queries("ranker.sql")
+    users = [r[0] for r in conn.execute(sql["label_users"], {"at": at, "until": until})]
+    if max_users is not None:
+        users = users[:max_users]
+    rows = conn.execute(sql["lists"], {"users": users, "at": at, "until": until,
+                                       "interest": interest, "cf": cf}).fetchall()
+    feats = np.array([[np.nan if v is None else v for v in r[2]] for r in rows], dtype=np.float64)
+    labels = np.rint(np.array([r[3] for r in rows], dtype=np.float64))
+    lists = Lists(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                  feats.reshape(len(rows), -1), labels)
+    # Lists without any positive teach a ranker nothing.
+    has_pos = {u for u, y in zip(lists.users, lists.labels, strict=True) if y > 0}
+    keep = np.isin(lists.users, list(has_pos))
+    return Lists(lists.users[keep], lists.items[keep], lists.features[keep], lists.labels[keep])
+
+
+def fit(train: Lists, valid: Lists, config: RankerConfig, num_trees: int, num_leaves: int
+        ) -> lgb.Booster:
+    params = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
+              "learning_rate": config.learning_rate, "num_leaves": num_leaves,
+              "min_data_in_leaf": config.min_data_in_leaf, "seed": config.seed,
+              "deterministic": True, "num_threads": 2, "verbosity": -1,
+              "label_gain": list(range(0, 32))}
+    dtrain = lgb.Dataset(train.features, train.labels, group=train.groups())
+    dvalid = lgb.Dataset(valid.features, valid.labels, group=valid.groups(), reference=dtrain)
+    return lgb.train(params, dtrain, num_trees, valid_sets=[dvalid],
+                     callbacks=[lgb.early_stopping(20, verbose=False)])
+
+
+def time_scoring(conn: psycopg.Connection, function: str, features: np.ndarray,
+                 repeats: int = 7) -> float:
+    """Median milliseconds for the installed SQL scorer to score 200 candidates (one query)."""
+    sample = features[np.random.default_rng(0).integers(0, len(features), 200)]
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recsys_score_sample (f float8[])")
+    conn.execute("TRUNCATE recsys_score_sample")
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO recsys_score_sample VALUES (%s)",
+                        [([None if np.isnan(v) else float(v) for v in row],) for row in sample])
+    timings = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        conn.execute(f"SELECT sum({function}(f)) FROM recsys_score_sample").fetchone()
+        timings.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(timings))
+
+
+def ndcg_at(lists: Lists, scores: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over the lists (gain = label, as LightGBM's lambdarank with linear gains)."""
+    out = []
+    for user in np.unique(lists.users):
+        m = lists.users == user
+        y, s = lists.labels[m], scores[m]
+        order = np.lexsort((lists.items[m], -s))[:k]
+        dcg = (y[order] / np.log2(np.arange(2, len(order) + 2))).sum()
+        ideal = np.sort(y)[::-1][:k]
+        idcg = (ideal / np.log2(np.arange(2, len(ideal) + 2))).sum()
+        out.append(dcg / idcg if idcg > 0 else 0.0)
+    return float(np.mean(out)) if out else 0.0
+
+
+def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *,
+                 end: datetime | None = None, activate: bool = True,
+                 job_run_id: int | None = None) -> dict[str, Any]:
+    """Train, compile, time and store a ranker version (activated unless activate=False).
+
+    `end`: the time after which nothing is used (default: after the latest event); the label
+    windows are the two days before it.
+    """
+    config = config or RankerConfig()
+    t0 = time.perf_counter()
+    if store.active_version(conn) is None:
+        raise ValueError("train-ranker needs an active interest model: run train-interest first")
+    if end is None:
+        latest = conn.execute("SELECT max(ts) FROM recsys.events").fetchone()[0]
+        if latest is None:
+            raise ValueError("no events")
+        end = latest + timedelta(seconds=1)
+    window = timedelta(days=config.label_days)
+    c_valid, c_train = end - window, end - 2 * window
+    helpers: list[int] = []
+    try:
+        lists = {}
+        for name, at in (("train", c_train), ("valid", c_valid)):
+            interest, cf = asof_versions(conn, at)
+            helpers += [interest, cf]
+            lists[name] = build_lists(conn, at, at + window, interest, cf)
+        train_l, valid_l = lists["train"], lists["valid"]
+        if len(train_l.labels) == 0 or len(valid_l.labels) == 0:
+            raise ValueError("too little recent activity to build ranker training lists")
+        baseline = ndcg_at(valid_l, _default_scores(valid_l.features))
+        trees, leaves, tradeoffs = config.num_trees, config.num_leaves, []
+        while True:
+            booster = fit(train_l, valid_l, config, trees, leaves)
+            used = booster.best_iteration or booster.num_trees()
+            valid_ndcg = ndcg_at(valid_l, booster.predict(valid_l.features, raw_score=True))
+            with conn.transaction():
+                version = conn.execute(
+                    "INSERT INTO recsys.model_versions (kind, status, params, job_run_id) "
+                    "VALUES (%s, 'ready', %s, %s) RETURNING version_id",
+                    (KIND, json.dumps({**asdict(config), "trees": used, "leaves": leaves}),
+                     job_run_id)).fetchone()[0]
+                function = f"recsys.ranker_score_v{version}"
+                conn.execute(compile_booster(booster, function))
+            ms = time_scoring(conn, function, valid_l.features)
+            tradeoffs.append({"trees": used, "leaves": leaves, "score_200_ms": round(ms, 3),
+                              "valid_ndcg10": round(valid_ndcg, 4)})
+            if ms <= config.budget_ms or (used <= 10 and leaves <= 4):
+                break
+            conn.execute(f"DROP FUNCTION {function}(double precision[])")
+            conn.execute("DELETE FROM recsys.model_versions WHERE version_id = %s", (version,))
+            conn.commit()
+            trees, leaves = max(10, used // 2), max(4, leaves // 2 if used <= 20 else leaves)
+        metrics = {"valid_ndcg10": valid_ndcg, "default_blend_valid_ndcg10": baseline,
+                   "score_200_ms": ms, "budget_ms": config.budget_ms, "tradeoffs": tradeoffs,
+                   "train_lists": int(len(np.unique(train_l.users))),
+                   "valid_lists": int(len(np.unique(valid_l.users))),
+                   "train_rows": len(train_l.labels),
+                   "cutoffs": [c_train.isoformat(), c_valid.isoformat()]}
+        conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
+                     (json.dumps(metrics), version))
+        conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) "
+                     "VALUES (%s, 'lightgbm-text', %s)",
+                     (version, booster.model_to_string().encode()))
+        conn.commit()
+        if activate:
+            store.activate(conn, version)
+    finally:
+        conn.rollback()
+        drop_versions(conn, helpers)
+    return {**metrics, "version_id": version, "rows_read": len(train_l.labels),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _default_scores(features: np.ndarray) -> np.ndarray:
+    f = np.nan_to_num(features)
+    return 2.0 * f[:, 2] + f[:, 1] + 0.05 * f[:, 0] + 0.02 * f[:, 3] + 0.5 * f[:, 9] \
+        + 0.2 * f[:, 8]

@@ -1,0 +1,20 @@
+-- Named queries of the ranker job (recsys_db/ranker/train.py).
+
+-- name: lists
+-- Candidates with features for each user at cut-off %(at)s (the serving function itself), and
+-- the label: the strongest behavior weight the user then showed on the item in the label window.
+SELECT u.user_key, f.item_key, f.features,
+       coalesce((SELECT max(b.weight) FROM recsys.events e
+                 JOIN recsys.behavior_types b USING (behavior_key)
+                 WHERE e.user_key = u.user_key AND e.item_key = f.item_key
+                   AND e.ts >= %(at)s AND e.ts < %(until)s), 0) AS label
+FROM unnest(%(users)s::integer[]) AS u(user_key)
+CROSS JOIN LATERAL recsys.candidate_features(u.user_key, %(at)s, %(interest)s, %(cf)s) f
+ORDER BY u.user_key, f.item_key;
+
+-- name: label_users
+-- Users active in the label window who also have history before the cut-off.
+SELECT DISTINCT e.user_key FROM recsys.events e
+WHERE e.ts >= %(at)s AND e.ts < %(until)s
+  AND EXISTS (SELECT 1 FROM recsys.events h WHERE h.user_key = e.user_key AND h.ts < %(at)s)
+ORDER BY 1;
