@@ -62,6 +62,16 @@ def main() -> None:
                   f"({time.perf_counter() - t:.0f} s)")
     show_interest(metrics["version_id"])
 
+    t = step("train CF neighbours and the LightGBM re-ranker (compiled into SQL)")
+    cf = run_job("train-cf")
+    ranker = run_job("train-ranker")
+    blend = ranker["default_blend_valid_ndcg10"]
+    console.print(f"    cf version {cf['version_id']}: {cf['neighbors']:,} neighbour pairs; "
+                  f"ranker version {ranker['version_id']}: valid NDCG@10 "
+                  f"{ranker['valid_ndcg10']:.3f} (fixed blend {blend:.3f}), 200 candidates "
+                  f"scored in {ranker['score_200_ms']:.1f} ms ({time.perf_counter() - t:.0f} s)")
+    show_recommendations()
+
 
 def show_database() -> None:
     with connect() as conn:
@@ -120,6 +130,20 @@ def show_interest(version: int) -> None:
         for rank, (item, cat, score) in enumerate(conn.execute(query, (user, version)), 1):
             top.add_row(str(rank), item, cat or "", f"{score:.3f}")
         console.print(top)
+
+
+def show_recommendations() -> None:
+    with connect() as conn:
+        users = [r[0] for r in conn.execute(
+            "SELECT u.user_id FROM recsys.users u JOIN recsys.events e USING (user_key) "
+            "GROUP BY u.user_id ORDER BY count(*) DESC, u.user_id LIMIT 2")]
+        for user in [*users, "a-new-visitor"]:
+            table = Table("rank", "item", "score", "reason",
+                          title=f"SELECT * FROM recsys.recommend('{user}', k => 10)")
+            for item, score, rank, reason in conn.execute(
+                    "SELECT * FROM recsys.recommend(%s, k => 10)", (user,)):
+                table.add_row(str(rank), item, f"{score:.3f}", reason)
+            console.print(table)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,7 @@ BEGIN
         WHERE NOT ($5 AND EXISTS (
             SELECT 1 FROM recsys.events e JOIN recsys.behavior_types b USING (behavior_key)
             WHERE e.user_key = $1 AND e.item_key = c.item_key AND b.name = 'buy'))
-        ORDER BY 6 DESC, c.item_key LIMIT $6),
+        ORDER BY 6 DESC, c.features[4] DESC, c.item_key LIMIT $6),
     strength AS (
         SELECT f.*,
                coalesce(f.features[3] / nullif(max(f.features[3]) OVER (), 0), 0) AS s_session,
@@ -249,13 +249,14 @@ BEGIN
                    ELSE 'trending' END AS source
         FROM strength st)
     SELECT i.item_id, s.score,
-           (row_number() OVER (ORDER BY s.score DESC, s.item_key))::integer,
+           (row_number() OVER (ORDER BY s.score DESC, s.features[4] DESC, s.item_key)
+           )::integer,
            recsys.reason_text(s.source, bi.item_id, c.category_id)
     FROM s
     JOIN recsys.items i ON i.item_key = s.item_key
     LEFT JOIN recsys.items bi ON bi.item_key = s.because_item
     LEFT JOIN recsys.categories c ON c.category_key = s.top_category
-    ORDER BY s.score DESC, s.item_key
+    ORDER BY s.score DESC, s.features[4] DESC, s.item_key  -- ties (e.g. cold start): trend
     $q$, v_scorer)
     USING p_user_key, v_interest, v_cf, p_category_key, p_exclude_purchased, p_k;
 END
