@@ -1,15 +1,19 @@
 -- Downgrade of revision 0003. The app role's name is in setting recsys.app_role (from meta).
-DROP FUNCTION recsys.recommend_for_session(text[], integer);
-DROP FUNCTION recsys.similar_items(text, integer);
-DROP FUNCTION recsys.recommend(text, integer, text, boolean);
-DROP FUNCTION recsys.rank_candidates(integer, integer, integer, boolean);
-DROP FUNCTION recsys.reason_text(text, text, text);
-DROP FUNCTION recsys.default_rank_score(double precision[]);
-DROP FUNCTION recsys.candidate_features(integer, timestamptz, integer, integer, integer, integer);
-DROP FUNCTION recsys.ranker_feature_names();
-DROP FUNCTION recsys.refresh_item_stats(integer, timestamptz);
-DROP TABLE recsys.item_stats;
-DROP TABLE recsys.item_neighbors;
+DROP FUNCTION IF EXISTS recsys.recommend_for_session(text[], integer);
+DROP FUNCTION IF EXISTS recsys.similar_items(text, integer);
+DROP FUNCTION IF EXISTS recsys.recommend(text, integer, text, boolean);
+DROP FUNCTION IF EXISTS recsys.rank_candidates(integer, integer, integer, boolean);
+DROP FUNCTION IF EXISTS recsys.install_serving();
+DROP FUNCTION IF EXISTS recsys.serving_candidates(integer, timestamptz, integer, integer, integer, integer);
+DROP FUNCTION IF EXISTS recsys.serving_score(double precision[]);
+DROP FUNCTION IF EXISTS recsys.candidate_features_query(integer);
+DROP FUNCTION IF EXISTS recsys.reason_text(text, text, text);
+DROP FUNCTION IF EXISTS recsys.default_rank_score(double precision[]);
+DROP FUNCTION IF EXISTS recsys.candidate_features(integer, timestamptz, integer, integer, integer, integer);
+DROP FUNCTION IF EXISTS recsys.ranker_feature_names();
+DROP FUNCTION IF EXISTS recsys.refresh_item_stats(integer, timestamptz);
+DROP TABLE IF EXISTS recsys.item_stats;
+DROP TABLE IF EXISTS recsys.item_neighbors;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA recsys TO PUBLIC;
 DO $do$
 DECLARE

@@ -66,11 +66,12 @@ AS $$ SELECT ARRAY['vector_score', 'cf_score', 'session_score', 'trend_score', '
                    'hours_since_category', 'max_behavior_weight_on_item', 'item_age_days',
                    'n_sources'] $$;
 
-CREATE FUNCTION recsys.candidate_features(
-    p_user_key integer, p_at timestamptz, p_interest integer, p_cf integer,
-    p_category_key integer DEFAULT NULL, p_per_source integer DEFAULT 100
-) RETURNS TABLE (item_key integer, sources text[], because_item integer,
-                 top_category integer, features double precision[])
+-- The text of the candidate-and-feature query, with the interest version's embedding partition
+-- and dimension filled in; parameters $1 user_key, $2 as-of time, $3 interest version, $4 CF
+-- version, $5 category filter (or NULL), $6 candidates per source. candidate_features runs it
+-- dynamically (ranker training, any versions); install_serving bakes it into the static
+-- serving function, so serving and training run the very same SQL.
+CREATE FUNCTION recsys.candidate_features_query(p_interest integer) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -83,7 +84,7 @@ BEGIN
     IF v_part IS NOT NULL AND to_regclass('recsys.' || v_part) IS NULL THEN
         v_part := NULL;
     END IF;
-    RETURN QUERY EXECUTE format($q$
+    RETURN format($q$
     WITH
     hist AS (SELECT e.item_key, e.category_key, e.ts, b.weight
              FROM recsys.events e JOIN recsys.behavior_types b USING (behavior_key)
@@ -180,7 +181,19 @@ BEGIN
         '-(ie.embedding::vector(' || v_dim || ') <#> (SELECT state::vector(' || v_dim
         || ') FROM state))' END,
     CASE WHEN v_part IS NULL THEN '' ELSE
-        format('LEFT JOIN recsys.%I ie ON ie.item_key = c.item_key', v_part) END)
+        format('LEFT JOIN recsys.%I ie ON ie.item_key = c.item_key', v_part) END);
+END
+$$;
+
+CREATE FUNCTION recsys.candidate_features(
+    p_user_key integer, p_at timestamptz, p_interest integer, p_cf integer,
+    p_category_key integer DEFAULT NULL, p_per_source integer DEFAULT 100
+) RETURNS TABLE (item_key integer, sources text[], because_item integer,
+                 top_category integer, features double precision[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE recsys.candidate_features_query(p_interest)
     USING p_user_key, p_at, p_interest, p_cf, p_category_key, p_per_source;
 END
 $$;
@@ -207,31 +220,26 @@ CREATE FUNCTION recsys.rank_candidates(
     p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean
 ) RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_interest integer;
     v_cf integer;
-    v_ranker integer;
-    v_scorer text := 'recsys.default_rank_score';
 BEGIN
     SELECT mv.version_id INTO v_interest FROM recsys.model_versions mv
     WHERE mv.kind = 'interest' AND mv.active;
     SELECT mv.version_id INTO v_cf FROM recsys.model_versions mv WHERE mv.kind = 'cf' AND mv.active;
-    SELECT mv.version_id INTO v_ranker FROM recsys.model_versions mv
-    WHERE mv.kind = 'ranker' AND mv.active;
-    IF v_ranker IS NOT NULL
-       AND to_regprocedure(format('recsys.ranker_score_v%s(double precision[])', v_ranker))
-           IS NOT NULL THEN
-        v_scorer := format('recsys.%I', 'ranker_score_v' || v_ranker);
-    END IF;
-    RETURN QUERY EXECUTE format($q$
+    -- Static SQL over the generated serving functions: no dynamic EXECUTE on the request path.
+    -- Custom plans measured faster than a cached generic plan here (the cost is execution).
+    RETURN QUERY
     WITH f AS (
-        SELECT c.*, %s(c.features) AS score
-        FROM recsys.candidate_features($1, 'infinity'::timestamptz, $2, $3, $4) c
-        WHERE NOT ($5 AND EXISTS (
+        SELECT c.*, recsys.serving_score(c.features) AS score
+        FROM recsys.serving_candidates(p_user_key, 'infinity'::timestamptz, v_interest, v_cf,
+                                       p_category_key, 100) c
+        WHERE NOT (p_exclude_purchased AND EXISTS (
             SELECT 1 FROM recsys.events e JOIN recsys.behavior_types b USING (behavior_key)
-            WHERE e.user_key = $1 AND e.item_key = c.item_key AND b.name = 'buy'))
-        ORDER BY 6 DESC, c.features[4] DESC, c.item_key LIMIT $6),
+            WHERE e.user_key = p_user_key AND e.item_key = c.item_key AND b.name = 'buy'))
+        ORDER BY 6 DESC, c.features[4] DESC, c.item_key LIMIT p_k),
     strength AS (
         SELECT f.*,
                coalesce(f.features[3] / nullif(max(f.features[3]) OVER (), 0), 0) AS s_session,
@@ -256,11 +264,49 @@ BEGIN
     JOIN recsys.items i ON i.item_key = s.item_key
     LEFT JOIN recsys.items bi ON bi.item_key = s.because_item
     LEFT JOIN recsys.categories c ON c.category_key = s.top_category
-    ORDER BY s.score DESC, s.features[4] DESC, s.item_key  -- ties (e.g. cold start): trend
-    $q$, v_scorer)
-    USING p_user_key, v_interest, v_cf, p_category_key, p_exclude_purchased, p_k;
+    ORDER BY s.score DESC, s.features[4] DESC, s.item_key;  -- ties (e.g. cold start): trend
 END
 $$;
+
+-- (Re)creates the two serving functions for the active versions: serving_candidates (the
+-- candidate query with the active interest version's partition baked in, static so its plan is
+-- cached) and serving_score (the active compiled ranker, or the fixed blend). Called whenever a
+-- version is activated, in the same transaction.
+CREATE FUNCTION recsys.install_serving() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_interest integer;
+    v_ranker integer;
+    v_schema text;
+    v_scorer text := 'recsys.default_rank_score';
+BEGIN
+    SELECT mv.version_id INTO v_interest FROM recsys.model_versions mv
+    WHERE mv.kind = 'interest' AND mv.active;
+    SELECT mv.version_id INTO v_ranker FROM recsys.model_versions mv
+    WHERE mv.kind = 'ranker' AND mv.active;
+    IF v_ranker IS NOT NULL AND to_regprocedure(
+            format('recsys.ranker_score_v%s(double precision[])', v_ranker)) IS NOT NULL THEN
+        v_scorer := format('recsys.%I', 'ranker_score_v' || v_ranker);
+    END IF;
+    SELECT n.nspname INTO v_schema FROM pg_extension e
+    JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector';
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION recsys.serving_candidates(
+            p_user_key integer, p_at timestamptz, p_interest integer, p_cf integer,
+            p_category_key integer, p_per_source integer)
+        RETURNS TABLE (item_key integer, sources text[], because_item integer,
+                       top_category integer, features double precision[])
+        LANGUAGE plpgsql STABLE SET search_path = pg_catalog, %I, pg_temp
+        SET hnsw.ef_search = 120 SET plan_cache_mode = force_custom_plan
+        AS %L$f$, v_schema,
+        'BEGIN RETURN QUERY ' || recsys.candidate_features_query(v_interest) || '; END');
+    EXECUTE format('CREATE OR REPLACE FUNCTION recsys.serving_score(f double precision[])'
+                   ' RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE'
+                   ' AS %L', format('SELECT %s(f)', v_scorer));
+END
+$$;
+SELECT recsys.install_serving();
 
 -- ---------------------------------------------------------------- public API (applications)
 
@@ -403,7 +449,6 @@ BEGIN
     JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector';
     FOREACH v_fn IN ARRAY ARRAY[
         'recsys.candidate_features(integer, timestamptz, integer, integer, integer, integer)',
-        'recsys.rank_candidates(integer, integer, integer, boolean)',
         'recsys.recommend(text, integer, text, boolean)',
         'recsys.similar_items(text, integer)']
     LOOP

@@ -170,6 +170,8 @@ def activate(conn: psycopg.Connection, version: int) -> None:
                      "WHERE kind = %s AND active AND version_id <> %s", (kind, version))
         conn.execute("UPDATE recsys.model_versions SET active = true, activated_at = now() "
                      "WHERE version_id = %s", (version,))
+        if conn.execute("SELECT to_regproc('recsys.install_serving')").fetchone()[0]:
+            conn.execute("SELECT recsys.install_serving()")  # serving functions follow
 
 
 def active_version(conn: psycopg.Connection, kind: str = KIND) -> int | None:
