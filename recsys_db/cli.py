@@ -269,7 +269,8 @@ def eval_(
     split: Annotated[str, typer.Option(help="leave-one-out or time")] = "leave-one-out",
     methods: Annotated[str, typer.Option(
         help="Comma-separated: lstm,gru,attention,most_popular,popular_last_day,repeat,"
-             "markov,item_knn (default: all)")] = "",
+             "markov,item_knn, and on the time split fused,vector,cf,session,trending "
+             "(default: all that apply)")] = "",
     exclude_seen: Annotated[bool, typer.Option(
         "--exclude-seen", help="Mask items the user already interacted with.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 30,
@@ -279,16 +280,17 @@ def eval_(
     """Offline evaluation: every method trained on the split's training part, full ranking."""
     from recsys_db.db import connect
     from recsys_db.evaluation.runner import format_table
-    from recsys_db.evaluation.suite import METHODS, run_suite
+    from recsys_db.evaluation.suite import default_methods, run_suite
     from recsys_db.interest.train import TrainConfig
     from recsys_db.sequences import load_event_log
 
-    names = [m.strip() for m in methods.split(",") if m.strip()] or list(METHODS)
-    with connect() as conn:
-        log = load_event_log(conn)
+    names = [m.strip() for m in methods.split(",") if m.strip()] or default_methods(split)
+    conn = connect()
+    log = load_event_log(conn)
+    conn.commit()
     if len(log) == 0:
         _fail("no events to evaluate on: load some with `recsys-db ingest` first")
-    with bar(f"eval ({split})") as progress:
+    with conn, bar(f"eval ({split})") as progress:
         task = progress.add_task("eval", total=None)
 
         def on_progress(label: str, done: int, total: int) -> None:
@@ -299,7 +301,8 @@ def eval_(
                             f"valid NDCG@10 {record.get('valid_ndcg10', 0):.4f}")
 
         try:
-            report = run_suite(log, split, names, config=TrainConfig(epochs=epochs, dim=dim),
+            report = run_suite(log, split, names, conn=conn,
+                               config=TrainConfig(epochs=epochs, dim=dim),
                                exclude_seen=exclude_seen, progress=on_progress,
                                on_epoch=on_epoch)
         except ValueError as exc:

@@ -41,3 +41,30 @@ def test_eval_rejects_unknown_split_and_method(db_url, tmp_path):
     assert bad.exit_code == 1 and "split must be one of" in bad.output
     bad = CliRunner().invoke(app, ["eval", "--methods", "sasrec"])
     assert bad.exit_code == 1 and "unknown method(s) ['sasrec']" in bad.output
+
+
+def test_eval_sql_pipeline_on_time_split(db_url, tmp_path):
+    path = tmp_path / "synth.csv"
+    synth.generate(path, users=400, items=500, events=24_000, seed=12)
+    load_events(path)
+    with psycopg.connect(db_url) as conn:
+        functions_before = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
+                                        "ON n.oid = p.pronamespace WHERE n.nspname = 'recsys'"
+                                        ).fetchone()[0]
+    result = CliRunner().invoke(app, ["eval", "--split", "time", "--methods",
+                                      "fused,vector,cf,session,trending,most_popular",
+                                      "--epochs", "2", "--dim", "16", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["method"], r["target"]): r
+            for r in json.loads(result.output.strip().splitlines()[-1])["results"]}
+    assert {m for m, _ in rows} == {"fused", "vector", "cf", "session", "trending",
+                                    "most_popular"}
+    assert all(0 <= r["NDCG@10"] <= 1 for r in rows.values())
+    assert rows[("fused", "item")]["NDCG@10"] > rows[("trending", "item")]["NDCG@10"]
+    with psycopg.connect(db_url) as conn:  # every helper version and scorer is gone again
+        assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
+                            "ON n.oid = p.pronamespace WHERE n.nspname = 'recsys'"
+                            ).fetchone()[0] == functions_before
+    bad = CliRunner().invoke(app, ["eval", "--split", "leave-one-out", "--methods", "fused"])
+    assert bad.exit_code == 1 and "need --split time" in bad.output

@@ -13,6 +13,7 @@ from typing import Any
 from recsys_db.evaluation.baselines import BASELINES
 from recsys_db.evaluation.catalog import Catalog
 from recsys_db.evaluation.learned import InterestEncoderMethod
+from recsys_db.evaluation.pipeline import PIPELINE_METHODS, PipelineMethod, SqlPipeline
 from recsys_db.evaluation.runner import Progress, evaluate
 from recsys_db.evaluation.splits import Split, leave_one_out, time_split
 from recsys_db.interest.encoder import ENCODERS
@@ -21,11 +22,17 @@ from recsys_db.sequences import EventLog
 
 SPLITS: dict[str, Callable[[EventLog], Split]] = {"leave-one-out": leave_one_out,
                                                   "time": time_split}
-METHODS = (*ENCODERS, *BASELINES)
+METHODS = (*ENCODERS, *BASELINES, *PIPELINE_METHODS)
+
+
+def default_methods(split_name: str) -> list[str]:
+    """Every method that applies: the SQL pipeline needs the time split."""
+    return [m for m in METHODS if split_name == "time" or m not in PIPELINE_METHODS]
 
 
 def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, *,
-              config: TrainConfig | None = None, exclude_seen: bool = False, k: int = 10,
+              conn: Any = None, config: TrainConfig | None = None,
+              exclude_seen: bool = False, k: int = 10,
               progress: Progress | None = None,
               on_epoch: Callable[[str, dict[str, float]], None] | None = None
               ) -> dict[str, Any]:
@@ -36,11 +43,19 @@ def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, 
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; known: {list(METHODS)}")
     started = time.perf_counter()
+    pipeline_names = [m for m in methods if m in PIPELINE_METHODS]
+    if pipeline_names and (split_name != "time" or conn is None):
+        raise ValueError(f"{pipeline_names} run the SQL pipeline: they need --split time "
+                         "and the database")
     split = SPLITS[split_name](log)
     catalog = Catalog.from_log(log)
+    pipeline = SqlPipeline(conn, split, config) if pipeline_names else None
     chosen = []
     for name in methods:
-        if name in ENCODERS:
+        if name in PIPELINE_METHODS:
+            assert pipeline is not None
+            chosen.append(PipelineMethod(name, pipeline))
+        elif name in ENCODERS:
             hook = (lambda record, n=name: on_epoch(n, record)) if on_epoch else None
             chosen.append(InterestEncoderMethod(name, config, split.valid, on_epoch=hook))
         else:

@@ -54,10 +54,11 @@ class Lists:
         return counts
 
 
-def asof_versions(conn: psycopg.Connection, at: datetime) -> tuple[int, int]:
-    """Interest states (active model's weights, events before `at`) and CF as of `at`,
-    written as inactive versions; returns (interest_version, cf_version)."""
-    loaded = store.load_model(conn)
+def asof_versions(conn: psycopg.Connection, at: datetime,
+                  loaded: store.LoadedModel | None = None) -> tuple[int, int]:
+    """Interest states (the given or the active model's weights over events before `at`) and
+    CF as of `at`, written as inactive versions; returns (interest_version, cf_version)."""
+    loaded = loaded or store.load_model(conn)
     log = load_event_log(conn, before=at.timestamp())
     states = user_states_for(loaded.model, loaded.items, loaded.categories, log)
     interest = store.write_version(conn, loaded.model, loaded.items, loaded.categories, states,
@@ -142,7 +143,8 @@ def ndcg_at(lists: Lists, scores: np.ndarray, k: int = 10) -> float:
 
 def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *,
                  end: datetime | None = None, activate: bool = True,
-                 job_run_id: int | None = None) -> dict[str, Any]:
+                 job_run_id: int | None = None,
+                 model: store.LoadedModel | None = None) -> dict[str, Any]:
     """Train, compile, time and store a ranker version (activated unless activate=False).
 
     `end`: the time after which nothing is used (default: after the latest event); the label
@@ -150,7 +152,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     """
     config = config or RankerConfig()
     t0 = time.perf_counter()
-    if store.active_version(conn) is None:
+    if model is None and store.active_version(conn) is None:
         raise ValueError("train-ranker needs an active interest model: run train-interest first")
     if end is None:
         latest = conn.execute("SELECT max(ts) FROM recsys.events").fetchone()[0]
@@ -163,7 +165,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     try:
         lists = {}
         for name, at in (("train", c_train), ("valid", c_valid)):
-            interest, cf = asof_versions(conn, at)
+            interest, cf = asof_versions(conn, at, model)
             helpers += [interest, cf]
             lists[name] = build_lists(conn, at, at + window, interest, cf)
         train_l, valid_l = lists["train"], lists["valid"]
