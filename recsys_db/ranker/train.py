@@ -38,6 +38,7 @@ class RankerConfig:
     learning_rate: float = 0.05
     min_data_in_leaf: int = 20
     label_days: float = 1.0
+    train_windows: int = 3  # label windows (days) before the validation window
     budget_ms: float = 5.0
     seed: int = 0
 
@@ -95,6 +96,17 @@ def build_lists(conn: psycopg.Connection, at: datetime, until: datetime, interes
     has_pos = {u for u, y in zip(lists.users, lists.labels, strict=True) if y > 0}
     keep = np.isin(lists.users, list(has_pos))
     return Lists(lists.users[keep], lists.items[keep], lists.features[keep], lists.labels[keep])
+
+
+def _concat(parts: list[Lists]) -> Lists:
+    """Lists of several cut-offs; each (cut-off, user) stays its own query group."""
+    users, offset = [], 0
+    for part in parts:  # keep groups apart: the same user at two cut-offs is two lists
+        users.append(part.users.astype(np.int64) + offset)
+        offset += int(part.users.max(initial=0)) + 1
+    return Lists(np.concatenate(users), np.concatenate([p.items for p in parts]),
+                 np.concatenate([p.features for p in parts]),
+                 np.concatenate([p.labels for p in parts]))
 
 
 def fit(train: Lists, valid: Lists, config: RankerConfig, num_trees: int, num_leaves: int
@@ -160,15 +172,17 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
             raise ValueError("no events")
         end = latest + timedelta(seconds=1)
     window = timedelta(days=config.label_days)
-    c_valid, c_train = end - window, end - 2 * window
+    c_valid = end - window
+    c_trains = [end - (n + 2) * window for n in range(config.train_windows)]
     helpers: list[int] = []
     try:
         lists = {}
-        for name, at in (("train", c_train), ("valid", c_valid)):
+        for name, at in [("valid", c_valid), *((f"train{n}", c) for n, c in enumerate(c_trains))]:
             interest, cf = asof_versions(conn, at, model)
             helpers += [interest, cf]
             lists[name] = build_lists(conn, at, at + window, interest, cf)
-        train_l, valid_l = lists["train"], lists["valid"]
+        valid_l = lists.pop("valid")
+        train_l = _concat([lists[name] for name in sorted(lists)])
         if len(train_l.labels) == 0 or len(valid_l.labels) == 0:
             raise ValueError("too little recent activity to build ranker training lists")
         baseline = ndcg_at(valid_l, _default_scores(valid_l.features))
@@ -199,7 +213,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                    "train_lists": int(len(np.unique(train_l.users))),
                    "valid_lists": int(len(np.unique(valid_l.users))),
                    "train_rows": len(train_l.labels),
-                   "cutoffs": [c_train.isoformat(), c_valid.isoformat()]}
+                   "cutoffs": [c.isoformat() for c in [*c_trains, c_valid]]}
         conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
                      (json.dumps(metrics), version))
         conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) "
