@@ -127,3 +127,22 @@ def test_app_role_executes_functions_but_cannot_touch_tables(trained):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
         conn.execute("RESET ROLE")
+
+
+def test_python_api_returns_typed_rows_and_orm_items(trained):
+    from sqlalchemy.exc import DBAPIError
+
+    from recsys_db import Recommendation, recommend, recommend_items, similar_items
+    from recsys_db.db import session_scope
+    from recsys_db.orm import Item
+
+    with session_scope() as session:
+        recs = recommend(session, "3", k=5)
+        assert len(recs) == 5 and all(isinstance(r, Recommendation) for r in recs)
+        assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
+        pairs = recommend_items(session, "3", k=5)
+        assert [r for _, r in pairs] == recs
+        assert all(isinstance(i, Item) and i.item_id == r.item_id for i, r in pairs)
+        assert len(similar_items(session, recs[0].item_id, k=3)) == 3
+        with pytest.raises(DBAPIError, match="k must be between 1 and 1000"):
+            recommend(session, "3", k=0)

@@ -1,0 +1,52 @@
+"""Python access to the SQL API: typed rows from `recsys.recommend` and friends.
+
+    from recsys_db import recommend
+    with session_scope() as session:
+        for rec in recommend(session, "user-42", k=10):
+            print(rec.rank, rec.item_id, rec.score, rec.reason)
+
+`recommend_items` returns the same ranking with the ORM `Item` of each recommendation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from recsys_db.orm import Item
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item_id: str
+    score: float
+    rank: int
+    reason: str
+
+
+def recommend(session: Session, user_id: str, k: int = 10, category_id: str | None = None,
+              exclude_purchased: bool = True) -> list[Recommendation]:
+    """`recsys.recommend(...)` as typed rows (best first)."""
+    rows = session.execute(
+        text("SELECT item_id, score, rank, reason FROM recsys.recommend(:u, :k, :c, :x)"),
+        {"u": user_id, "k": k, "c": category_id, "x": exclude_purchased})
+    return [Recommendation(*row) for row in rows]
+
+
+def recommend_items(session: Session, user_id: str, k: int = 10,
+                    category_id: str | None = None, exclude_purchased: bool = True
+                    ) -> list[tuple[Item, Recommendation]]:
+    """The same ranking with the ORM Item of each recommended item."""
+    recs = recommend(session, user_id, k, category_id, exclude_purchased)
+    items = {item.item_id: item for item in session.scalars(
+        select(Item).where(Item.item_id.in_([r.item_id for r in recs])))}
+    return [(items[r.item_id], r) for r in recs]
+
+
+def similar_items(session: Session, item_id: str, k: int = 10) -> list[tuple[str, float, int]]:
+    """`recsys.similar_items(...)`: (similar_item_id, score, rank) rows."""
+    rows = session.execute(text("SELECT * FROM recsys.similar_items(:i, :k)"),
+                           {"i": item_id, "k": k})
+    return [tuple(row) for row in rows]
