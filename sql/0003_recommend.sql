@@ -181,7 +181,8 @@ BEGIN
         '-(ie.embedding::vector(' || v_dim || ') <#> (SELECT state::vector(' || v_dim
         || ') FROM state))' END,
     CASE WHEN v_part IS NULL THEN '' ELSE
-        format('LEFT JOIN recsys.%I ie ON ie.item_key = c.item_key', v_part) END);
+        format('LEFT JOIN recsys.%I ie ON ie.version_id = $3 AND ie.item_key = c.item_key',
+               v_part) END);
 END
 $$;
 
