@@ -158,7 +158,9 @@ BEGIN
     CROSS JOIN now_ n
     LEFT JOIN cf ON cf.item_key = c.item_key
     LEFT JOIN session se ON se.item_key = c.item_key
-    LEFT JOIN recsys.item_stats st ON st.version_id = $4 AND st.item_key = c.item_key
+    -- LATERAL: one primary-key probe per candidate (a hash join would scan all item_stats)
+    LEFT JOIN LATERAL (SELECT x.* FROM recsys.item_stats x
+                       WHERE x.version_id = $4 AND x.item_key = c.item_key) st ON true
     LEFT JOIN shares sh ON sh.category_key = i.category_key
     LEFT JOIN predicted pr ON pr.category_key = i.category_key
     LEFT JOIN touched tu ON tu.item_key = c.item_key
