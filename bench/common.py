@@ -23,10 +23,23 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}"
 
 
-def emit(figures: dict[str, Any], as_json: bool) -> None:
-    """Print the figures; with --json the last line is one JSON object."""
+def emit(figures: dict[str, Any], as_json: bool, name: str | None = None) -> None:
+    """Print the figures; with --json the last line is one JSON object. With `name`, the
+    figures are also kept as $RECSYS_HOME/bench/NAME.json (the report's serving section)."""
     for key, value in figures.items():
         print(f"  {key:28s} {value}")
+    if name is not None:
+        from datetime import UTC, datetime
+
+        from recsys_db.config import recsys_home
+
+        folder = recsys_home() / "bench"
+        folder.mkdir(exist_ok=True)
+        record = {**figures, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  "machine": machine()}
+        tmp = folder / f".{name}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(folder / f"{name}.json")
     if as_json:
         print(json.dumps(figures))
 

@@ -60,7 +60,7 @@ def main() -> None:
                "lag_p50_ms": percentiles(lags)["p50_ms"],
                "lag_p95_ms": percentiles(lags)["p95_ms"],
                "lag_max_ms": round(max(lags), 1), "machine": machine()}
-    emit(figures, args.json)
+    emit(figures, args.json, "freshness")
 
 
 def drive(url: str, version: int, args: argparse.Namespace) -> list[float]:

@@ -58,7 +58,7 @@ def main() -> None:
         "track_events_per_s": round(args.tracks / tracks.seconds),
         "machine": machine(),
     }
-    emit(figures, args.json)
+    emit(figures, args.json, "ingest")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ from recsys_db import synth  # noqa: E402
 from recsys_db.cf import train_cf  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
 from recsys_db.ingest import load_events  # noqa: E402
-from recsys_db.interest import store  # noqa: E402
 from recsys_db.interest.job import train_interest  # noqa: E402
 from recsys_db.interest.train import TrainConfig  # noqa: E402
 from recsys_db.ranker.train import train_ranker  # noqa: E402
+from recsys_db.registry import active_version  # noqa: E402
 
 
 def pgbench(url: str, users: int, clients: int, seconds: int) -> float:
@@ -79,7 +79,7 @@ def main() -> None:
             with Timer() as t:
                 ranker = train_ranker(conn)
             timings["train_ranker_s"] = round(t.seconds, 1)
-            interest = store.active_version(conn)
+            interest = active_version(conn, "interest")
             dim = conn.execute("SELECT dim FROM recsys.model_versions WHERE version_id = %s",
                                (interest,)).fetchone()[0]
         rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def main() -> None:
                "knn_floor_p99_ms": floor["p99_ms"], "ranker_trees": ranker["tradeoffs"][-1],
                "users": args.users, "items": args.items, "events": args.events, **timings,
                "machine": machine()}
-    emit(figures, args.json)
+    emit(figures, args.json, "recommend")
 
 
 if __name__ == "__main__":

@@ -95,10 +95,10 @@ def behavior_weights(conn: psycopg.Connection) -> np.ndarray:
 
 def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
              as_of: datetime | None = None, activate: bool = True,
-             job_run_id: int | None = None) -> dict[str, Any]:
+             job_run_id: int | None = None, status: str = "ready") -> dict[str, Any]:
     """Neighbours and item statistics from events before `as_of` (default: all), written as a
     new 'cf' model version in one transaction, then activated."""
-    from recsys_db.interest import store
+    from recsys_db.registry import promote
     from recsys_db.sequences import load_event_log
 
     config = config or CFConfig()
@@ -114,8 +114,8 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
     with conn.transaction():
         version = conn.execute(
             "INSERT INTO recsys.model_versions (kind, status, params, job_run_id)"
-            " VALUES ('cf', 'ready', %s, %s) RETURNING version_id",
-            (json.dumps(params), job_run_id)).fetchone()[0]
+            " VALUES ('cf', %s, %s, %s) RETURNING version_id",
+            (status, json.dumps(params), job_run_id)).fetchone()[0]
         with conn.cursor().copy("COPY recsys.item_neighbors (version_id, item_key, neighbor_key,"
                                 " score) FROM STDIN") as copy:
             copy.write("".join(f"{version}\t{a}\t{b}\t{s:.7g}\n"
@@ -126,8 +126,9 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
                    "item_stats": stats_rows, "rows_read": len(log)}
         conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
                      (json.dumps(metrics), version))
-    if activate:
-        store.activate(conn, version)
+    promotion = promote(conn, version) if activate else None
     conn.commit()
     return {**metrics, "version_id": version, "as_of": as_of.isoformat(),
+            "activated": bool(promotion and promotion.activated),
+            "activation": promotion.reason if promotion else "not requested",
             "seconds": round(time.perf_counter() - t0, 1)}

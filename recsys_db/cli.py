@@ -32,6 +32,9 @@ app.add_typer(db_app, name="db")
 jobs_app = typer.Typer(help="Run jobs once (cron, Kubernetes CronJobs, Airflow) or list them.",
                        no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+models_app = typer.Typer(help="The model registry: list, activate, roll back, garbage-collect.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 out = Console()
 
@@ -205,35 +208,82 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 # ------------------------------------------------------------------------------- jobs
 
 
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="Settings file (default: $RECSYS_CONFIG, ./recsys.toml, "
+                     "$RECSYS_HOME/recsys.toml).")]
+
+
+def _settings(path: Path | None):  # noqa: ANN202
+    from recsys_db.settings import load_settings
+
+    return load_settings(path)
+
+
 @jobs_app.command("list")
-def jobs_list() -> None:
-    """The jobs recsys-db knows."""
+def jobs_list(config_file: ConfigOption = None,
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The jobs, their schedules (from settings) and their last run."""
+    from recsys_db.db import connect
     from recsys_db.jobs import JOBS
 
-    table = Table("job", "what it does")
-    for job in JOBS.values():
-        table.add_row(job.name, job.description)
+    settings = _settings(config_file)
+    last: dict[str, tuple] = {}
+    try:
+        with connect() as conn:
+            last = {r[0]: r[1:] for r in conn.execute(
+                "SELECT DISTINCT ON (job) job, status, started_at, finished_at FROM "
+                "recsys.job_runs ORDER BY job, started_at DESC")}
+    except Exception as exc:  # the list is still useful without a database
+        console.print(f"[yellow]no run history ({type(exc).__name__}: {exc})[/]")
+    rows = [{"job": j.name, "schedule": settings.schedules.get(j.name) or "off",
+             "description": j.description,
+             "last_status": last.get(j.name, (None,))[0],
+             "last_started": str(last[j.name][1]) if j.name in last else None}
+            for j in JOBS.values()]
+    if as_json:
+        out.print(json.dumps({"settings": settings.source, "jobs": rows}))
+        return
+    table = Table("job", "schedule", "last run", "what it does",
+                  title=f"jobs (schedules from {settings.source})")
+    for r in rows:
+        when = f"{r['last_status']} {r['last_started'][:19]}" if r["last_status"] else "never"
+        table.add_row(r["job"], r["schedule"], when, r["description"])
     out.print(table)
 
 
 @jobs_app.command("run")
 def jobs_run(
     name: Annotated[str, typer.Argument(help="Job name (see `recsys-db jobs list`).")],
-    encoder: Annotated[str, typer.Option(help="train-interest: lstm, gru or attention")] = "lstm",
-    dim: Annotated[int, typer.Option(help="train-interest: state/embedding size")] = 64,
-    epochs: Annotated[int, typer.Option(help="train-interest: maximum epochs")] = 30,
-    max_len: Annotated[int, typer.Option(help="train-interest: training window")] = 50,
-    seed: Annotated[int, typer.Option(help="train-interest: random seed")] = 0,
+    encoder: Annotated[str | None, typer.Option(
+        help="train-interest: lstm, gru or attention")] = None,
+    dim: Annotated[int | None, typer.Option(help="train-interest: state/embedding size")] = None,
+    epochs: Annotated[int | None, typer.Option(help="train-interest: maximum epochs")] = None,
+    max_len: Annotated[int | None, typer.Option(help="train-interest: training window")] = None,
+    seed: Annotated[int | None, typer.Option(help="train-interest: random seed")] = None,
+    retries: Annotated[int, typer.Option(
+        help="Retries after a failure, with exponential backoff.")] = 0,
+    backoff: Annotated[float | None, typer.Option(
+        help="First retry delay in seconds (default from settings).")] = None,
+    config_file: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run one job once, recorded in recsys.job_runs."""
-    from recsys_db.jobs import run_job
+    """Run one job once, recorded in recsys.job_runs (options from [jobs.NAME] in settings,
+    overridden by the flags)."""
+    from recsys_db.jobs import JOBS, run_job
+    from recsys_db.settings import check_options
 
-    options: dict[str, object] = {}
+    if name not in JOBS:
+        _fail(f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    settings = _settings(config_file)
+    flags = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len, "seed": seed}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if given and name != "train-interest":
+        _fail(f"--{'/--'.join(given).replace('_', '-')} only apply to train-interest")
+    options: dict[str, object] = {**settings.job_options.get(name, {}), **given}
+    check_options(name, options)
+    backoff_s = settings.backoff_seconds if backoff is None else backoff
     if name == "train-interest":
-        options = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len,
-                   "seed": seed}
-        progress = bar(f"train-interest ({encoder})")
+        progress = bar(f"train-interest ({options.get('encoder', 'lstm')})")
         progress.start()
         task = progress.add_task("epoch 1", total=None)
         epoch = {"n": 1, "metric": ""}
@@ -252,16 +302,109 @@ def jobs_run(
 
         options.update(on_batch=on_batch, on_epoch=on_epoch)
         try:
-            result = run_job(name, **options)
+            result = run_job(name, retries=retries, backoff_seconds=backoff_s, **options)
         finally:
             progress.stop()
     else:
-        result = run_job(name, **options)
+        result = run_job(name, retries=retries, backoff_seconds=backoff_s, **options)
     result.pop("history", None)
+    result.pop("tradeoffs", None)
     if as_json:
         out.print(json.dumps(result, default=str))
     else:
         out.print(", ".join(f"{k}={v}" for k, v in result.items()))
+
+
+@app.command()
+def scheduler(
+    config_file: ConfigOption = None,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+) -> None:
+    """Run the jobs on their cron schedules until SIGTERM/Ctrl-C (running jobs finish first)."""
+    from recsys_db.scheduler import run_scheduler
+
+    settings = _settings(config_file)
+    logging.getLogger("recsys_db").setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    active = {k: v for k, v in settings.schedules.items() if v}
+    console.print(f"scheduler: {len(active)} jobs from {settings.source}: "
+                  + ", ".join(f"{k} [{v}]" for k, v in active.items()))
+    try:
+        run_scheduler(settings, stop_after=seconds)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print("scheduler: stopped")
+
+
+# ------------------------------------------------------------------------------- models
+
+
+@models_app.command("list")
+def models_list(
+    kind: Annotated[str | None, typer.Option(help="interest, cf or ranker")] = None,
+    limit: Annotated[int, typer.Option(help="Newest N versions.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Model versions: kind, status, created, validation metric, active."""
+    from recsys_db.db import connect
+    from recsys_db.registry import list_versions
+
+    with connect() as conn:
+        versions = list_versions(conn, kind)[:limit]
+    if as_json:
+        out.print(json.dumps([v.as_dict() for v in versions]))
+        return
+    table = Table("version", "kind", "status", "created", "activated", "metric", "active",
+                  title="model versions")
+    for v in versions:
+        name = v.as_dict()["metric_name"]
+        metric = f"{name} {v.metric:.4f}" if v.metric is not None else ""
+        table.add_row(str(v.version_id), v.kind, v.status, f"{v.created_at:%Y-%m-%d %H:%M}",
+                      f"{v.activated_at:%Y-%m-%d %H:%M}" if v.activated_at else "", metric,
+                      "[bold green]yes[/]" if v.active else "")
+    out.print(table)
+
+
+@models_app.command("activate")
+def models_activate(version: Annotated[int, typer.Argument(help="Version id.")]) -> None:
+    """Make VERSION the active one of its kind (serving switches in the same transaction)."""
+    from recsys_db.db import connect
+    from recsys_db.registry import activate
+
+    with connect() as conn:
+        replaced = activate(conn, version)
+    out.print(f"version {version} active" + (f" (was {replaced})" if replaced else ""))
+
+
+@models_app.command("rollback")
+def models_rollback(
+    kind: Annotated[str, typer.Argument(help="interest, cf or ranker")] = "interest",
+) -> None:
+    """Re-activate the version of KIND that was active before the current one."""
+    from recsys_db.db import connect
+    from recsys_db.registry import rollback
+
+    with connect() as conn:
+        current, previous = rollback(conn, kind)
+    out.print(f"{kind}: rolled back from version {current} to version {previous}")
+
+
+@models_app.command("gc")
+def models_gc(
+    keep: Annotated[int, typer.Option(help="Ready versions to keep per kind.")] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
+) -> None:
+    """Drop vectors, states and compiled functions of old versions (never the active one or the
+    one rollback returns to); their registry rows stay, as 'retired'."""
+    from recsys_db.db import connect
+    from recsys_db.registry import gc
+
+    with connect() as conn:
+        dropped = gc(conn, keep, dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    out.print(f"{verb} {len(dropped)} versions" + (f": {dropped}" if dropped else ""))
 
 
 @app.command("eval")
@@ -278,40 +421,46 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:
     """Offline evaluation: every method trained on the split's training part, full ranking."""
-    from recsys_db.db import connect
     from recsys_db.evaluation.runner import format_table
     from recsys_db.evaluation.suite import default_methods, run_suite
     from recsys_db.interest.train import TrainConfig
+    from recsys_db.jobs import Skipped, recorded_run
     from recsys_db.sequences import load_event_log
 
     names = [m.strip() for m in methods.split(",") if m.strip()] or default_methods(split)
-    conn = connect()
-    log = load_event_log(conn)
-    conn.commit()
-    if len(log) == 0:
-        _fail("no events to evaluate on: load some with `recsys-db ingest` first")
-    with conn, bar(f"eval ({split})") as progress:
-        task = progress.add_task("eval", total=None)
+    try:
+        with recorded_run("eval") as (conn, run):
+            log = load_event_log(conn)
+            conn.commit()
+            if len(log) == 0:
+                _fail("no events to evaluate on: load some with `recsys-db ingest` first")
+            with bar(f"eval ({split})") as progress:
+                task = progress.add_task("eval", total=None)
 
-        def on_progress(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
+                def on_progress(label: str, done: int, total: int) -> None:
+                    progress.update(task, description=label, completed=done, total=total)
 
-        def on_epoch(name: str, record: dict[str, float]) -> None:
-            progress.update(task, description=f"{name} epoch {int(record['epoch'])} "
-                            f"valid NDCG@10 {record.get('valid_ndcg10', 0):.4f}")
+                def on_epoch(name: str, record: dict[str, float]) -> None:
+                    progress.update(task, description=f"{name} epoch {int(record['epoch'])} "
+                                    f"valid NDCG@10 {record.get('valid_ndcg10', 0):.4f}")
 
-        try:
-            report = run_suite(log, split, names, conn=conn,
-                               config=TrainConfig(epochs=epochs, dim=dim),
-                               exclude_seen=exclude_seen, progress=on_progress,
-                               on_epoch=on_epoch)
-        except ValueError as exc:
-            _fail(str(exc))
+                try:
+                    report = run_suite(log, split, names, conn=conn,
+                                       config=TrainConfig(epochs=epochs, dim=dim),
+                                       exclude_seen=exclude_seen, progress=on_progress,
+                                       on_epoch=on_epoch)
+                except ValueError as exc:
+                    _fail(str(exc))
+            keep = ("method", "target", "HR@10", "NDCG@10", "MRR@10", "instances")
+            rows = [{k: r[k] for k in keep if k in r} for r in report["results"]]
+            run.metrics = {"split": report["split"], "description": report["description"],
+                           "exclude_seen": exclude_seen, "results": rows,
+                           "rows_read": len(log)}
+    except Skipped:
+        _fail("another `recsys-db eval` is running on this database")
     out.print(report["description"])
     out.print(format_table(report["results"]), soft_wrap=True)
     if as_json:
-        keep = ("method", "target", "HR@10", "NDCG@10", "MRR@10", "instances")
-        rows = [{k: r[k] for k in keep if k in r} for r in report["results"]]
         print(json.dumps({"split": report["split"], "results": rows}))
 
 

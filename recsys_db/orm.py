@@ -123,6 +123,22 @@ class ModelVersion(Base):
     job_run_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ModelActivation(Base):
+    """One activation of a model version: `rollback` goes back to previous_version_id."""
+
+    __tablename__ = "model_activations"
+    __table_args__ = (
+        Index("model_activations_kind_idx", "kind", text("activation_id DESC")),
+    )
+    activation_id: Mapped[int] = mapped_column(BigInteger, Identity(always=False),
+                                               primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    version_id: Mapped[int] = mapped_column(Integer)
+    previous_version_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    activated_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+
+
 class ItemEmbedding(Base):
     """Item vectors of one model version (list-partitioned by version_id)."""
 

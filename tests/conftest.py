@@ -93,3 +93,22 @@ def taobao_events() -> Path:
         pytest.skip(f"Taobao sample not found at {TAOBAO_EVENTS} (expected ../shared/data next "
                     "to the project root)")
     return TAOBAO_EVENTS
+
+
+@pytest.fixture
+def trained(db_url: str, tmp_path: Path) -> str:
+    """A small synthetic log (200 users, 600 items, 12k events) with an active interest model
+    (LSTM, dim 16, 2 epochs) and CF version; returns the database URL."""
+    from recsys_db import synth
+    from recsys_db.cf import train_cf
+    from recsys_db.ingest import load_events
+    from recsys_db.interest.job import train_interest
+    from recsys_db.interest.train import TrainConfig
+
+    path = tmp_path / "synth.csv"
+    synth.generate(path, users=200, items=600, events=12_000, seed=4)
+    load_events(path)
+    with psycopg.connect(db_url) as conn:
+        train_interest(conn, TrainConfig(dim=16, epochs=2, max_len=20))
+        train_cf(conn)
+    return db_url

@@ -19,6 +19,7 @@ from recsys_db.interest.live import refresh_states
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import TrainConfig, build_vocabs, train
 from recsys_db.jobs import run_job
+from recsys_db.registry import active_version
 from recsys_db.sequences import from_arrays, load_event_log
 
 SMALL = TrainConfig(dim=16, epochs=2, batch_size=32, max_len=20, seed=1)
@@ -33,7 +34,7 @@ def synthetic(db_url: str, tmp_path: Path) -> Path:
 
 
 def _active(conn: psycopg.Connection) -> int | None:
-    return store.active_version(conn)
+    return active_version(conn, "interest")
 
 
 @pytest.mark.parametrize("encoder", ["lstm", "gru", "attention"])

@@ -10,10 +10,10 @@ import pytest
 from recsys_db import synth
 from recsys_db.cf import train_cf
 from recsys_db.ingest import load_events
-from recsys_db.interest import store
 from recsys_db.interest.job import train_interest
 from recsys_db.interest.train import TrainConfig
 from recsys_db.ranker.train import RankerConfig, train_ranker
+from recsys_db.registry import active_version
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_ranker_is_trained_compiled_and_served(ready):
         versions_before = conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0]
         result = train_ranker(conn, RankerConfig(num_trees=40))
         version = result["version_id"]
-        assert store.active_version(conn, "ranker") == version
+        assert active_version(conn, "ranker") == version
         assert result["valid_ndcg10"] > 0 and result["train_lists"] > 10
         # The helper versions (as-of interest and CF) are gone again.
         assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == \
@@ -44,7 +44,7 @@ def test_ranker_is_trained_compiled_and_served(ready):
         rows = conn.execute(
             "SELECT f.features, recsys.ranker_score_v" + str(version) + "(f.features) "
             "FROM recsys.candidate_features(5, 'infinity', %s, %s) f",
-            (store.active_version(conn), store.active_version(conn, "cf"))).fetchall()
+            (active_version(conn, "interest"), active_version(conn, "cf"))).fetchall()
         feats = np.array([[np.nan if v is None else v for v in r[0]] for r in rows])
         np.testing.assert_allclose([r[1] for r in rows], booster.predict(feats, raw_score=True),
                                    atol=1e-9)

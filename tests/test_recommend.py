@@ -7,23 +7,6 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from recsys_db import synth
-from recsys_db.cf import train_cf
-from recsys_db.ingest import load_events
-from recsys_db.interest.job import train_interest
-from recsys_db.interest.train import TrainConfig
-
-
-@pytest.fixture
-def trained(db_url, tmp_path):
-    path = tmp_path / "synth.csv"
-    synth.generate(path, users=200, items=600, events=12_000, seed=4)
-    load_events(path)
-    with psycopg.connect(db_url) as conn:
-        train_interest(conn, TrainConfig(dim=16, epochs=2, max_len=20))
-        train_cf(conn)
-    return db_url
-
 
 def test_recommend_returns_ranked_items_with_reasons(trained):
     with psycopg.connect(trained, autocommit=True) as conn:

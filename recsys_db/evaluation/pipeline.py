@@ -23,7 +23,8 @@ from recsys_db.evaluation.learned import UNSCORABLE, InterestEncoderMethod
 from recsys_db.evaluation.splits import Instances, Split
 from recsys_db.interest import store
 from recsys_db.interest.train import TrainConfig
-from recsys_db.ranker.train import RankerConfig, asof_versions, drop_versions, train_ranker
+from recsys_db.ranker.train import RankerConfig, asof_versions, train_ranker
+from recsys_db.registry import drop_versions
 from recsys_db.sequences import EventLog
 
 SOURCES = {"vector": 0, "cf": 1, "session": 2, "trending": 3}  # feature index of each source
@@ -83,10 +84,7 @@ class SqlPipeline:
 
     def _cleanup(self) -> None:
         self.conn.rollback()
-        for version in [v for v in self.helpers if v is not None]:
-            self.conn.execute(f"DROP FUNCTION IF EXISTS recsys.ranker_score_v{int(version)}"
-                              "(double precision[])")
-        drop_versions(self.conn, self.helpers)
+        drop_versions(self.conn, [v for v in self.helpers if v is not None])
 
 
 class PipelineMethod:

@@ -1,4 +1,4 @@
-"""The train-interest job: events -> trained encoder -> a new, activated model version.
+"""The train-interest job: events -> trained encoder -> a new version, promoted if not worse.
 
 Validation for early stopping holds out each user's last event (trained on the rest); the
 stored user states are then computed over every event, so they include the latest behavior.
@@ -25,6 +25,7 @@ from recsys_db.interest.train import (
     build_vocabs,
     train,
 )
+from recsys_db.registry import promote
 from recsys_db.sequences import EventLog, load_event_log
 
 
@@ -51,7 +52,8 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
                    checkpoint_dir: Path | None = None, activate: bool = True,
                    job_run_id: int | None = None, on_epoch: EpochCallback | None = None,
                    on_batch: BatchCallback | None = None) -> dict[str, Any]:
-    """Train on all events in the database, write a version, activate it; returns metrics."""
+    """Train on all events in the database, write a version and promote it (activated unless
+    its validation score is worse than the active version's beyond the tolerance)."""
     t0 = time.perf_counter()
     log = load_event_log(conn)
     if len(log) == 0:
@@ -76,11 +78,12 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
         metrics.update({k: v for k, v in best.items() if k.startswith("valid_")})
     version = store.write_version(conn, result.model, items, categories, states,
                                   dataclasses.asdict(config), metrics, job_run_id)
-    if activate:
-        store.activate(conn, version)
+    promotion = promote(conn, version) if activate else None
     conn.execute("SELECT recsys.refresh_category_transitions()")
     conn.commit()
-    metrics.update({"version_id": version, "activated": activate,
+    metrics.update({"version_id": version,
+                    "activated": bool(promotion and promotion.activated),
+                    "activation": promotion.reason if promotion else "not requested",
                     "seconds": round(time.perf_counter() - t0, 1), "rows_read": len(log)})
     return metrics
 

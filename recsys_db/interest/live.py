@@ -24,6 +24,7 @@ from recsys_db.interest.features import (
     sequence_starts,
 )
 from recsys_db.interest.states import advance, encode_histories
+from recsys_db.registry import active_version
 from recsys_db.sequences import EventLog, load_event_log
 from recsys_db.sqlfiles import queries
 
@@ -50,7 +51,7 @@ def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = 
     """Bring the active version's user states up to date with the events table."""
     t0 = time.perf_counter()
     if loaded is None:
-        if store.active_version(conn) is None:
+        if active_version(conn, store.KIND) is None:
             return RefreshStats(None)
         loaded = store.load_model(conn)
     version = loaded.version_id
@@ -147,7 +148,7 @@ def run_worker(url: str | None = None, poll_seconds: float = 1.0,
         listener.execute("LISTEN recsys_events")
         loaded: store.LoadedModel | None = None
         while stop_after is None or time.monotonic() - started < stop_after:
-            active = store.active_version(conn)
+            active = active_version(conn, store.KIND)
             conn.commit()
             if active is not None and (loaded is None or loaded.version_id != active):
                 loaded = store.load_model(conn, active)

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from recsys_db.interest.encoder import InterestModel, ModelShape
 from recsys_db.interest.features import Vocab
+from recsys_db.registry import active_version
 
 KIND = "interest"
 TOP_CATEGORIES = 20
@@ -90,14 +91,18 @@ def _arr(row: np.ndarray, fmt: str = "{:.7g}") -> str:
 
 def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
                   categories: Vocab, states: UserStateRows, params: dict[str, Any],
-                  metrics: dict[str, Any], job_run_id: int | None = None) -> int:
-    """Store a complete, inactive version in one transaction; returns its version_id."""
+                  metrics: dict[str, Any], job_run_id: int | None = None,
+                  status: str = "ready") -> int:
+    """Store a complete, inactive version in one transaction; returns its version_id.
+
+    status 'building' marks a helper version (never activated; removed by its job, or by the
+    next run of that job if this one dies)."""
     dim = model.shape.dim + 1
     with conn.transaction():
         version = conn.execute(
             "INSERT INTO recsys.model_versions (kind, status, dim, params, metrics, job_run_id)"
-            " VALUES (%s, 'ready', %s, %s, %s, %s) RETURNING version_id",
-            (KIND, dim, json.dumps(params), json.dumps(metrics), job_run_id)).fetchone()[0]
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING version_id",
+            (KIND, status, dim, json.dumps(params), json.dumps(metrics), job_run_id)).fetchone()[0]
         conn.execute(
             "INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
             (version, BLOB_FORMAT, model_blob(model, items, categories)))
@@ -156,33 +161,9 @@ def _ts(seconds: int) -> str:
     return datetime.fromtimestamp(int(seconds), UTC).isoformat()
 
 
-def activate(conn: psycopg.Connection, version: int) -> None:
-    """Make `version` the active one of its kind, in one short transaction."""
-    with conn.transaction():
-        row = conn.execute("SELECT kind, status FROM recsys.model_versions WHERE version_id = %s "
-                           "FOR UPDATE", (version,)).fetchone()
-        if row is None:
-            raise ValueError(f"no model version {version}")
-        kind, status = row
-        if status != "ready":
-            raise ValueError(f"model version {version} is {status}, not ready")
-        conn.execute("UPDATE recsys.model_versions SET active = false "
-                     "WHERE kind = %s AND active AND version_id <> %s", (kind, version))
-        conn.execute("UPDATE recsys.model_versions SET active = true, activated_at = now() "
-                     "WHERE version_id = %s", (version,))
-        if conn.execute("SELECT to_regproc('recsys.install_serving')").fetchone()[0]:
-            conn.execute("SELECT recsys.install_serving()")  # serving functions follow
-
-
-def active_version(conn: psycopg.Connection, kind: str = KIND) -> int | None:
-    row = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = %s AND active",
-                       (kind,)).fetchone()
-    return None if row is None else int(row[0])
-
-
 def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedModel:
     """The weights of `version` (default: the active interest version)."""
-    version = version if version is not None else active_version(conn)
+    version = version if version is not None else active_version(conn, KIND)
     if version is None:
         raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
     row = conn.execute("SELECT blob, format FROM recsys.model_blobs WHERE version_id = %s",

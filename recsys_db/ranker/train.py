@@ -25,6 +25,7 @@ from recsys_db.cf import train_cf
 from recsys_db.interest import store
 from recsys_db.interest.job import user_states_for
 from recsys_db.ranker.compile import compile_booster
+from recsys_db.registry import active_version, drop_versions, promote
 from recsys_db.sequences import load_event_log
 from recsys_db.sqlfiles import queries
 
@@ -56,28 +57,21 @@ class Lists:
 
 
 def asof_versions(conn: psycopg.Connection, at: datetime,
-                  loaded: store.LoadedModel | None = None) -> tuple[int, int]:
+                  loaded: store.LoadedModel | None = None,
+                  job_run_id: int | None = None) -> tuple[int, int]:
     """Interest states (the given or the active model's weights over events before `at`) and
-    CF as of `at`, written as inactive versions; returns (interest_version, cf_version)."""
+    CF as of `at`, written as 'building' helper versions (drop them with
+    registry.drop_versions); returns (interest_version, cf_version)."""
     loaded = loaded or store.load_model(conn)
     log = load_event_log(conn, before=at.timestamp())
     states = user_states_for(loaded.model, loaded.items, loaded.categories, log)
     interest = store.write_version(conn, loaded.model, loaded.items, loaded.categories, states,
-                                   {"as_of": at.isoformat(), "purpose": "ranker-lists"}, {})
-    cf = train_cf(conn, as_of=at, activate=False)["version_id"]
+                                   {"as_of": at.isoformat(), "purpose": "ranker-lists"}, {},
+                                   job_run_id, status="building")
+    cf = train_cf(conn, as_of=at, activate=False, job_run_id=job_run_id,
+                  status="building")["version_id"]
     conn.commit()
     return interest, cf
-
-
-def drop_versions(conn: psycopg.Connection, versions: list[int]) -> None:
-    """Remove helper versions: rows, partitions and registry entries."""
-    for version in versions:
-        conn.execute(f"DROP TABLE IF EXISTS recsys.item_embeddings_v{int(version)}")
-    for table in ("user_states", "item_neighbors", "item_stats", "model_blobs"):
-        conn.execute(f"DELETE FROM recsys.{table} WHERE version_id = ANY(%s)", (versions,))
-    conn.execute("DELETE FROM recsys.model_versions WHERE version_id = ANY(%s) AND NOT active",
-                 (versions,))
-    conn.commit()
 
 
 def build_lists(conn: psycopg.Connection, at: datetime, until: datetime, interest: int,
@@ -164,7 +158,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     """
     config = config or RankerConfig()
     t0 = time.perf_counter()
-    if model is None and store.active_version(conn) is None:
+    if model is None and active_version(conn, store.KIND) is None:
         raise ValueError("train-ranker needs an active interest model: run train-interest first")
     if end is None:
         latest = conn.execute("SELECT max(ts) FROM recsys.events").fetchone()[0]
@@ -178,7 +172,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     try:
         lists = {}
         for name, at in [("valid", c_valid), *((f"train{n}", c) for n, c in enumerate(c_trains))]:
-            interest, cf = asof_versions(conn, at, model)
+            interest, cf = asof_versions(conn, at, model, job_run_id)
             helpers += [interest, cf]
             lists[name] = build_lists(conn, at, at + window, interest, cf)
         valid_l = lists.pop("valid")
@@ -194,7 +188,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
             with conn.transaction():
                 version = conn.execute(
                     "INSERT INTO recsys.model_versions (kind, status, params, job_run_id) "
-                    "VALUES (%s, 'ready', %s, %s) RETURNING version_id",
+                    "VALUES (%s, 'building', %s, %s) RETURNING version_id",
                     (KIND, json.dumps({**asdict(config), "trees": used, "leaves": leaves}),
                      job_run_id)).fetchone()[0]
                 function = f"recsys.ranker_score_v{version}"
@@ -204,9 +198,8 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                               "valid_ndcg10": round(valid_ndcg, 4)})
             if ms <= config.budget_ms or (used <= 10 and leaves <= 4):
                 break
-            conn.execute(f"DROP FUNCTION {function}(double precision[])")
-            conn.execute("DELETE FROM recsys.model_versions WHERE version_id = %s", (version,))
             conn.commit()
+            drop_versions(conn, [version])
             trees, leaves = max(10, used // 2), max(4, leaves // 2 if used <= 20 else leaves)
         metrics = {"valid_ndcg10": valid_ndcg, "default_blend_valid_ndcg10": baseline,
                    "score_200_ms": ms, "budget_ms": config.budget_ms, "tradeoffs": tradeoffs,
@@ -214,18 +207,19 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                    "valid_lists": int(len(np.unique(valid_l.users))),
                    "train_rows": len(train_l.labels),
                    "cutoffs": [c.isoformat() for c in [*c_trains, c_valid]]}
-        conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
-                     (json.dumps(metrics), version))
+        conn.execute("UPDATE recsys.model_versions SET metrics = %s, status = 'ready' "
+                     "WHERE version_id = %s", (json.dumps(metrics), version))
         conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) "
                      "VALUES (%s, 'lightgbm-text', %s)",
                      (version, booster.model_to_string().encode()))
         conn.commit()
-        if activate:
-            store.activate(conn, version)
+        promotion = promote(conn, version) if activate else None
     finally:
         conn.rollback()
         drop_versions(conn, helpers)
     return {**metrics, "version_id": version, "rows_read": len(train_l.labels),
+            "activated": bool(promotion and promotion.activated),
+            "activation": promotion.reason if promotion else "not requested",
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
