@@ -149,6 +149,16 @@ class ItemEmbedding(Base):
     embedding: Mapped[Any] = mapped_column(Vector())
 
 
+class CategoryEmbedding(Base):
+    """Mean item vector of a category under one interest version (for items without one)."""
+
+    __tablename__ = "category_embeddings"
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    embedding: Mapped[Any] = mapped_column(Vector())
+    n_items: Mapped[int] = mapped_column(Integer)
+
+
 class UserState(Base):
     """A user's interest state under one model version, plus what is needed to continue it."""
 

@@ -129,3 +129,39 @@ def test_python_api_returns_typed_rows_and_orm_items(trained):
         assert len(similar_items(session, recs[0].item_id, k=3)) == 3
         with pytest.raises(DBAPIError, match="k must be between 1 and 1000"):
             recommend(session, "3", k=0)
+
+
+def test_new_item_gets_a_vector_from_its_category(trained):
+    """An item that arrived after training has no embedding: its category's mean vector stands
+    in, so it can be a vector candidate right away, with a vector score from that mean."""
+    with psycopg.connect(trained, autocommit=True) as conn:
+        user_key, interest, category_key, category_id = conn.execute(
+            "SELECT s.user_key, s.version_id, s.next_categories[1], c.category_id "
+            "FROM recsys.user_states s JOIN recsys.users u USING (user_key) "
+            "JOIN recsys.model_versions mv ON mv.version_id = s.version_id AND mv.active "
+            "JOIN recsys.categories c ON c.category_key = s.next_categories[1] "
+            "WHERE u.user_id = '3'").fetchone()
+        conn.execute("SELECT recsys.track_event('someone-else', 'fresh-item', 'pv', now(), %s)",
+                     (category_id,))
+        expected = conn.execute(
+            "SELECT -(ce.embedding <#> s.state) FROM recsys.category_embeddings ce, "
+            "recsys.user_states s WHERE ce.version_id = %s AND ce.category_key = %s "
+            "AND s.version_id = ce.version_id AND s.user_key = %s",
+            (interest, category_key, user_key)).fetchone()[0]
+        cf = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = 'cf' "
+                          "AND active").fetchone()[0]
+        row = conn.execute(
+            "SELECT c.sources, c.features[1] FROM recsys.candidate_features(%s, 'infinity', %s,"
+            " %s) c JOIN recsys.items i USING (item_key) WHERE i.item_id = 'fresh-item'",
+            (user_key, interest, cf)).fetchone()
+        assert row is not None, "the new item should be a candidate"
+        assert "vector" in row[0]
+        assert row[1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_histories_spanning_years_do_not_underflow(trained):
+    with psycopg.connect(trained, autocommit=True) as conn:
+        conn.execute("SELECT recsys.track_event('7', 'x-later', 'pv', (SELECT max(ts) + "
+                     "interval '4 years' FROM recsys.events), '1')")
+        assert len(conn.execute("SELECT * FROM recsys.recommend('7', 10)").fetchall()) == 10
+        assert conn.execute("SELECT count(*) FROM recsys.interest_profile('7')").fetchone()[0]

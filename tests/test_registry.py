@@ -18,7 +18,6 @@ from recsys_db.registry import (
     activate,
     active_version,
     gc,
-    list_versions,
     promote,
     rollback,
 )

@@ -1,7 +1,8 @@
 """Interest model versions in PostgreSQL: weights, item vectors (pgvector + HNSW), user states.
 
 `write_version` stores everything of a new version in ONE transaction (registry row, weights,
-an `item_embeddings_v<N>` partition with its HNSW index, user states), inactive. `activate`
+an `item_embeddings_v<N>` partition with its HNSW index, category vectors for items that arrive
+later, user states), inactive. `activate`
 then switches the active version in a second, short transaction. A job killed at any point
 leaves either nothing or a complete inactive version; the active version keeps serving.
 """
@@ -98,15 +99,18 @@ def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
     status 'building' marks a helper version (never activated; removed by its job, or by the
     next run of that job if this one dies)."""
     dim = model.shape.dim + 1
+    max_key = int(items.keys.max()) if len(items) else 0  # later items: category vectors
     with conn.transaction():
         version = conn.execute(
             "INSERT INTO recsys.model_versions (kind, status, dim, params, metrics, job_run_id)"
             " VALUES (%s, %s, %s, %s, %s, %s) RETURNING version_id",
-            (KIND, status, dim, json.dumps(params), json.dumps(metrics), job_run_id)).fetchone()[0]
+            (KIND, status, dim, json.dumps({**params, "max_item_key": max_key}),
+             json.dumps(metrics), job_run_id)).fetchone()[0]
         conn.execute(
             "INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
             (version, BLOB_FORMAT, model_blob(model, items, categories)))
         _write_item_vectors(conn, version, dim, items, model.item_vectors().detach().numpy())
+        conn.execute("SELECT recsys.refresh_category_embeddings(%s)", (version,))
         write_states(conn, version, states)
     return version
 
