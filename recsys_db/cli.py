@@ -153,7 +153,7 @@ def ingest(
             default_behavior=behavior,
             progress=lambda done, total: progress.update(task, completed=done, total=total))
     if as_json:
-        out.print(json.dumps(result.as_dict()))
+        print(json.dumps(result.as_dict()))
         return
     out.print(f"{result.source}: {result.rows_read:,} rows read, {result.loaded:,} events loaded, "
               f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected; "
@@ -197,7 +197,7 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with connect() as conn:
         counts = {n: conn.execute(f"SELECT count(*) FROM recsys.{n}").fetchone()[0] for n in names}
     if as_json:
-        out.print(json.dumps(counts))
+        print(json.dumps(counts))
         return
     table = Table("table", "rows", title="recsys-db")
     for name, count in counts.items():
@@ -241,7 +241,7 @@ def jobs_list(config_file: ConfigOption = None,
              "last_started": str(last[j.name][1]) if j.name in last else None}
             for j in JOBS.values()]
     if as_json:
-        out.print(json.dumps({"settings": settings.source, "jobs": rows}))
+        print(json.dumps({"settings": settings.source, "jobs": rows}))
         return
     table = Table("job", "schedule", "last run", "what it does",
                   title=f"jobs (schedules from {settings.source})")
@@ -310,7 +310,7 @@ def jobs_run(
     result.pop("history", None)
     result.pop("tradeoffs", None)
     if as_json:
-        out.print(json.dumps(result, default=str))
+        print(json.dumps(result, default=str))
     else:
         out.print(", ".join(f"{k}={v}" for k, v in result.items()))
 
@@ -354,7 +354,7 @@ def models_list(
     with connect() as conn:
         versions = list_versions(conn, kind)[:limit]
     if as_json:
-        out.print(json.dumps([v.as_dict() for v in versions]))
+        print(json.dumps([v.as_dict() for v in versions]))
         return
     table = Table("version", "kind", "status", "created", "activated", "metric", "active",
                   title="model versions")
@@ -477,6 +477,33 @@ def worker(
         run_worker(poll_seconds=poll, stop_after=seconds)
     except KeyboardInterrupt:
         console.print("worker: stopped")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the server, pgvector, migrations, models, HNSW indexes, serving, worker lag and
+    jobs; print what to fix. Exit status 1 when something is broken."""
+    from recsys_db.doctor import run_checks, verdict
+
+    checks = run_checks()
+    result = verdict(checks)
+    if as_json:
+        print(json.dumps({"verdict": result, "checks": [c.__dict__ for c in checks]}))
+    else:
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        table = Table("check", "status", "detail", title="recsys-db doctor")
+        for c in checks:
+            table.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", c.detail)
+        out.print(table)
+        fixes = [c for c in checks if c.fix]
+        if fixes:
+            out.print("to fix:")
+            for c in fixes:  # whole lines, so the commands can be copied
+                out.print(f"  {c.name}: {c.fix}", soft_wrap=True, markup=False)
+        colour = {"healthy": "green", "degraded": "yellow", "broken": "bold red"}[result]
+        out.print(f"verdict: [{colour}]{result}[/]")
+    if result == "broken":
+        raise typer.Exit(1)
 
 
 def run() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
-from recsys_db.interest import store
+from recsys_db.interest import LOOKBACK_IDS, store, watermark_key
 from recsys_db.interest.features import (
     Steps,
     bucket_gaps,
@@ -28,7 +28,6 @@ from recsys_db.registry import active_version
 from recsys_db.sequences import EventLog, load_event_log
 from recsys_db.sqlfiles import queries
 
-LOOKBACK_IDS = 2_000  # re-scan this many ids below the watermark (late-committing inserts)
 _log = logging.getLogger(__name__)
 
 
@@ -42,10 +41,6 @@ class RefreshStats:
     seconds: float = 0.0
 
 
-def _watermark_key(version: int) -> str:
-    return f"interest_watermark_v{version}"
-
-
 def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = None,
                    lookback: int = LOOKBACK_IDS) -> RefreshStats:
     """Bring the active version's user states up to date with the events table."""
@@ -56,7 +51,7 @@ def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = 
         loaded = store.load_model(conn)
     version = loaded.version_id
     sql = queries("live.sql")
-    key = _watermark_key(version)
+    key = watermark_key(version)
     row = conn.execute(sql["watermark"], {"key": key}).fetchone()
     mark = row[0] if row else conn.execute(sql["initial_watermark"],
                                            {"version": version}).fetchone()[0]
