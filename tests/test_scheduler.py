@@ -115,3 +115,10 @@ def test_scheduler_stops_cleanly_on_sigterm(db_url, tmp_path):
     rest = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, "".join(lines) + rest
     assert "received SIGTERM" in rest and "scheduler: stopped" in rest
+
+
+def test_example_settings_file_is_valid():
+    example = Path(__file__).resolve().parents[1] / "recsys.toml.example"
+    settings = load_settings(example)
+    assert settings.schedules == DEFAULT_SCHEDULES
+    assert settings.job_options["train-interest"]["encoder"] == "lstm"
