@@ -480,6 +480,44 @@ def worker(
 
 
 @app.command()
+def report(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "report.html"),
+    user: Annotated[list[str] | None, typer.Option(
+        "--user", help="User whose interest timeline to chart (repeatable; default: the 3 "
+                       "most active).")] = None,
+    bench_dir: Annotated[Path | None, typer.Option(
+        help="Where bench/recommend.py left recommend.json (default $RECSYS_HOME/bench).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One self-contained HTML file: data health, model quality, interest migration, serving."""
+    import time
+
+    from recsys_db.db import connect
+    from recsys_db.report import write_report
+
+    t0 = time.perf_counter()
+    with connect() as conn, bar("report") as progress:
+        task = progress.add_task("report", total=None)
+        try:
+            summary = write_report(
+                conn, out_path, users=user or None, bench_dir=bench_dir,
+                progress=lambda label, done, total: progress.update(
+                    task, description=label, completed=done, total=total))
+        except ValueError as exc:
+            _fail(str(exc))
+    result = {"path": str(summary.path.resolve()), "sections": summary.sections,
+              "images": summary.images, "users": summary.users,
+              "seconds": round(time.perf_counter() - t0, 1)}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(f"wrote {result['path']} ({summary.images} charts; users "
+                  f"{', '.join(summary.users) or 'none'}; {result['seconds']} s)", soft_wrap=True)
+
+
+@app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check the server, pgvector, migrations, models, HNSW indexes, serving, worker lag and
     jobs; print what to fix. Exit status 1 when something is broken."""

@@ -1,4 +1,4 @@
-"""`make demo`: start the server, migrate, load events, and show what is in the database.
+"""`make demo`: start the server, migrate, load events, train, recommend, write report.html.
 
 Uses the Taobao sample in ../shared/data when it is there, else a synthetic log.
 """
@@ -19,6 +19,7 @@ from recsys_db.ingest import load_events
 TAOBAO = config.PROJECT_ROOT.parent / "shared" / "data" / "taobao_userbehavior" / "events.csv"
 console = Console()
 DEMO_EPOCHS = 8
+REPORT = Path("report.html")
 
 
 def step(text: str) -> float:
@@ -71,6 +72,14 @@ def main() -> None:
                   f"{ranker['valid_ndcg10']:.3f} (fixed blend {blend:.3f}), 200 candidates "
                   f"scored in {ranker['score_200_ms']:.1f} ms ({time.perf_counter() - t:.0f} s)")
     show_recommendations()
+
+    step("report: data health, model quality, interest migration, serving")
+    from recsys_db.report import write_report
+
+    with connect() as conn:
+        summary = write_report(conn, REPORT)
+    console.print(f"    {summary.images} charts for users {', '.join(summary.users)}")
+    console.print(f"[bold]report written to {summary.path.resolve()}[/]")
 
 
 def show_database() -> None:
