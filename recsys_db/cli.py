@@ -413,7 +413,7 @@ def eval_(
     methods: Annotated[str, typer.Option(
         help="Comma-separated: lstm,gru,attention,most_popular,popular_last_day,repeat,"
              "markov,item_knn, and on the time split fused,vector,cf,session,trending "
-             "(default: all that apply)")] = "",
+             "(default: all that apply); opt-in: als,bpr (needs `pip install implicit`)")] = "",
     exclude_seen: Annotated[bool, typer.Option(
         "--exclude-seen", help="Mask items the user already interacted with.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 30,

@@ -12,6 +12,12 @@ from typing import Any
 
 from recsys_db.evaluation.baselines import BASELINES
 from recsys_db.evaluation.catalog import Catalog
+from recsys_db.evaluation.factorization import (
+    FACTORIZATION_METHODS,
+    INSTALL_HINT,
+    implicit_available,
+    make_factorization,
+)
 from recsys_db.evaluation.learned import InterestEncoderMethod
 from recsys_db.evaluation.pipeline import PIPELINE_METHODS, PipelineMethod, SqlPipeline
 from recsys_db.evaluation.runner import Progress, evaluate
@@ -22,12 +28,14 @@ from recsys_db.sequences import EventLog
 
 SPLITS: dict[str, Callable[[EventLog], Split]] = {"leave-one-out": leave_one_out,
                                                   "time": time_split}
-METHODS = (*ENCODERS, *BASELINES, *PIPELINE_METHODS)
+METHODS = (*ENCODERS, *BASELINES, *FACTORIZATION_METHODS, *PIPELINE_METHODS)
 
 
 def default_methods(split_name: str) -> list[str]:
-    """Every method that applies: the SQL pipeline needs the time split."""
-    return [m for m in METHODS if split_name == "time" or m not in PIPELINE_METHODS]
+    """Every method that applies: the SQL pipeline needs the time split. `als` / `bpr` are
+    opt-in (`--methods als,bpr`): they need the optional package implicit and tune a grid."""
+    return [m for m in METHODS if (split_name == "time" or m not in PIPELINE_METHODS)
+            and m not in FACTORIZATION_METHODS]
 
 
 def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, *,
@@ -42,6 +50,9 @@ def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; known: {list(METHODS)}")
+    factorization = [m for m in methods if m in FACTORIZATION_METHODS]
+    if factorization and not implicit_available():
+        raise ValueError(f"{factorization} need the optional package implicit: {INSTALL_HINT}")
     started = time.perf_counter()
     pipeline_names = [m for m in methods if m in PIPELINE_METHODS]
     if pipeline_names and (split_name != "time" or conn is None):
@@ -58,6 +69,8 @@ def run_suite(log: EventLog, split_name: str, methods: Sequence[str] = METHODS, 
         elif name in ENCODERS:
             hook = (lambda record, n=name: on_epoch(n, record)) if on_epoch else None
             chosen.append(InterestEncoderMethod(name, config, split.valid, on_epoch=hook))
+        elif name in FACTORIZATION_METHODS:  # hyper-parameters picked on split.valid
+            chosen.append(make_factorization(name, split.valid))
         else:
             chosen.append(BASELINES[name]())
     rows = evaluate(chosen, split, catalog, k=k, exclude_seen=exclude_seen, progress=progress)
