@@ -301,12 +301,17 @@ def jobs_run(
                                     if k.startswith("valid_")))
 
         options.update(on_batch=on_batch, on_epoch=on_epoch)
-        try:
-            result = run_job(name, retries=retries, backoff_seconds=backoff_s, **options)
-        finally:
-            progress.stop()
     else:
+        progress = None
+    try:
         result = run_job(name, retries=retries, backoff_seconds=backoff_s, **options)
+    except RecsysError:
+        raise
+    except Exception as exc:  # recorded in recsys.job_runs with its traceback
+        _fail(f"{name} failed: {type(exc).__name__}: {exc} (details in recsys.job_runs)")
+    finally:
+        if progress is not None:
+            progress.stop()
     result.pop("history", None)
     result.pop("tradeoffs", None)
     if as_json:

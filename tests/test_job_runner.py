@@ -87,3 +87,16 @@ def test_next_run_cleans_up_after_a_dead_run(trained, conn):
                         (leftover,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM recsys.item_neighbors WHERE version_id = %s",
                         (leftover,)).fetchone()[0] == 0
+
+
+def test_cli_reports_a_failed_run_in_one_line(conn):
+    from typer.testing import CliRunner
+
+    from recsys_db.cli import app
+
+    result = CliRunner().invoke(app, ["jobs", "run", "train-cf"])
+    assert result.exit_code == 1
+    assert "train-cf failed: ValueError: no events" in result.output
+    assert runs(conn, "train-cf")[0][0] == "failed"
+    bad = CliRunner().invoke(app, ["jobs", "run", "train-cf", "--epochs", "3"])
+    assert bad.exit_code == 1 and "only apply to train-interest" in bad.output
