@@ -165,3 +165,39 @@ def test_histories_spanning_years_do_not_underflow(trained):
                      "interval '4 years' FROM recsys.events), '1')")
         assert len(conn.execute("SELECT * FROM recsys.recommend('7', 10)").fetchall()) == 10
         assert conn.execute("SELECT count(*) FROM recsys.interest_profile('7')").fetchone()[0]
+
+
+def test_serving_plan_is_generic_uses_hnsw_and_no_nested_loops_over_ctes(trained):
+    """The candidate query runs as a cached generic plan (sql/0006_serving_speed.sql): it must
+    keep using the HNSW index and must not fall back to nested loops that rescan a CTE for
+    every candidate (what a category filter inside the query used to cause)."""
+    import json
+
+    with psycopg.connect(trained, autocommit=True) as conn:
+        interest, cf = (conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = "
+                                     "%s AND active", (k,)).fetchone()[0]
+                        for k in ("interest", "cf"))
+        text = conn.execute("SELECT recsys.candidate_features_query(%s)", (interest,)
+                            ).fetchone()[0]
+        conn.execute("SET search_path = pg_catalog, public")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE q(int, timestamptz, int, int, int, int) AS {text}")
+        explain = f"EXPLAIN (FORMAT JSON) EXECUTE q(5, 'infinity', {interest}, {cf}, NULL, 100)"
+        plan = conn.execute(explain).fetchone()[0]
+        conn.execute("SET enable_seqscan = off")  # 600 items: a scan would win; 100k do not
+        conn.execute("DEALLOCATE q")
+        conn.execute(f"PREPARE q(int, timestamptz, int, int, int, int) AS {text}")
+        indexed = conn.execute(explain).fetchone()[0]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    assert any(n.get("Index Name") == f"item_embeddings_v{interest}_hnsw"
+               for n in nodes(indexed[0]["Plan"])), json.dumps(indexed)[:2000]
+    per_candidate = {"cf", "session", "shares", "predicted", "touched", "cat_touched"}
+    for n in nodes(plan[0]["Plan"]):
+        if n["Node Type"] == "Nested Loop":
+            inner = n["Plans"][1]
+            assert inner.get("CTE Name") not in per_candidate, f"nested loop rescanning {inner}"

@@ -1,0 +1,22 @@
+"""Serving speed: a cached generic plan for the candidate query, purchases read once.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from alembic import op
+
+from recsys_db.sqlfiles import apply
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply(op.get_bind(), "0006_serving_speed.sql")
+
+
+def downgrade() -> None:
+    apply(op.get_bind(), "0006_down.sql")
