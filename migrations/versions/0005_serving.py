@@ -6,7 +6,7 @@ Revises: 0004
 
 from alembic import op
 
-from recsys_db.sqlfiles import apply
+from recsys_db.sqlfiles import apply, restore_functions
 
 revision = "0005"
 down_revision = "0004"
@@ -19,4 +19,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    apply(op.get_bind(), "0005_down.sql")
+    bind = op.get_bind()
+    bind.exec_driver_sql("DROP FUNCTION recsys.refresh_category_embeddings(integer);"
+                         "DROP TABLE recsys.category_embeddings;")
+    restore_functions(bind, "0003_recommend.sql", "recsys.candidate_features_query")
+    restore_functions(bind, "0002_interest.sql", "recsys.interest_profile")
+    bind.exec_driver_sql("SELECT recsys.install_serving()")

@@ -6,7 +6,7 @@ Revises: 0005
 
 from alembic import op
 
-from recsys_db.sqlfiles import apply
+from recsys_db.sqlfiles import apply, restore_functions
 
 revision = "0006"
 down_revision = "0005"
@@ -19,4 +19,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    apply(op.get_bind(), "0006_down.sql")
+    bind = op.get_bind()
+    restore_functions(bind, "0005_serving.sql", "recsys.candidate_features_query")
+    restore_functions(bind, "0003_recommend.sql", "recsys.candidate_features",
+                      "recsys.rank_candidates", "recsys.install_serving")
+    apply(bind, "0006_down.sql")
