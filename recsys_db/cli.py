@@ -417,7 +417,7 @@ def eval_(
     split: Annotated[str, typer.Option(help="leave-one-out or time")] = "leave-one-out",
     methods: Annotated[str, typer.Option(
         help="Comma-separated: lstm,gru,attention,most_popular,popular_last_day,repeat,"
-             "markov,item_knn, and on the time split fused,vector,cf,session,trending "
+             "markov,item_knn, and on the time split fused,vector,cf,session,trending,history "
              "(default: all that apply); opt-in: als,bpr (needs `pip install implicit`)")] = "",
     exclude_seen: Annotated[bool, typer.Option(
         "--exclude-seen", help="Mask items the user already interacted with.")] = False,

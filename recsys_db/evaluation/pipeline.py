@@ -27,7 +27,10 @@ from recsys_db.ranker.train import RankerConfig, asof_versions, train_ranker
 from recsys_db.registry import drop_versions
 from recsys_db.sequences import EventLog
 
-SOURCES = {"vector": 0, "cf": 1, "session": 2, "trending": 3}  # feature index of each source
+# method -> (feature index of its score, candidate source it ranks); `history` is the
+# long-memory repeat score (feature 16) over the user's own items
+SOURCES = {"vector": (0, "vector"), "cf": (1, "cf"), "session": (2, "session"),
+           "trending": (3, "trending"), "history": (15, "session")}
 PIPELINE_METHODS = ("fused", *SOURCES)
 
 
@@ -76,8 +79,8 @@ class SqlPipeline:
         for user, item, sources, features, fused in rows:
             per = out.setdefault(user, {m: {} for m in PIPELINE_METHODS})
             per["fused"][item] = fused
-            for name, index in SOURCES.items():
-                if name in sources and features[index] is not None:
+            for name, (index, source) in SOURCES.items():
+                if source in sources and features[index] is not None:
                     per[name][item] = features[index]
         self.conn.commit()
         return out
