@@ -67,7 +67,10 @@ def snapshot(conn: psycopg.Connection) -> dict:
         "partitions": conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'recsys.item_embeddings'::regclass ORDER BY 1").fetchall(),
-        "recommend": conn.execute("SELECT * FROM recsys.recommend('3', k => 10)").fetchall(),
+        # scores to 9 places: a plan change (new statistics after the dead run's writes) may
+        # sum the same floats in another order
+        "recommend": [(item, round(score, 9), rank, reason) for item, score, rank, reason in
+                      conn.execute("SELECT * FROM recsys.recommend('3', k => 10)")],
     }
 
 
