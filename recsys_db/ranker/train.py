@@ -38,8 +38,10 @@ class RankerConfig:
     num_leaves: int = 15
     learning_rate: float = 0.05
     min_data_in_leaf: int = 20
-    label_days: float = 1.0
-    train_windows: int = 3  # label windows (days) before the validation window
+    # 12-hour label windows: on the Taobao time split fused next-item NDCG@10 went from 0.0726
+    # (1-day windows) to 0.0873; 6-hour windows gave 0.0867 at twice the training cost
+    label_days: float = 0.5
+    train_windows: int = 6  # label windows before the validation window (3 days)
     budget_ms: float = 5.0
     seed: int = 0
 
