@@ -213,20 +213,15 @@ ConfigOption = Annotated[Path | None, typer.Option(
                      "$RECSYS_HOME/recsys.toml).")]
 
 
-def _settings(path: Path | None):  # noqa: ANN202
-    from recsys_db.settings import load_settings
-
-    return load_settings(path)
-
-
 @jobs_app.command("list")
 def jobs_list(config_file: ConfigOption = None,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The jobs, their schedules (from settings) and their last run."""
     from recsys_db.db import connect
     from recsys_db.jobs import JOBS
+    from recsys_db.settings import load_settings
 
-    settings = _settings(config_file)
+    settings = load_settings(config_file)
     last: dict[str, tuple] = {}
     try:
         with connect() as conn:
@@ -270,11 +265,11 @@ def jobs_run(
     """Run one job once, recorded in recsys.job_runs (options from [jobs.NAME] in settings,
     overridden by the flags)."""
     from recsys_db.jobs import JOBS, run_job
-    from recsys_db.settings import check_options
+    from recsys_db.settings import check_options, load_settings
 
     if name not in JOBS:
         _fail(f"unknown job {name!r}; known: {', '.join(JOBS)}")
-    settings = _settings(config_file)
+    settings = load_settings(config_file)
     flags = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len, "seed": seed}
     given = {k: v for k, v in flags.items() if v is not None}
     if given and name != "train-interest":
@@ -327,12 +322,11 @@ def scheduler(
 ) -> None:
     """Run the jobs on their cron schedules until SIGTERM/Ctrl-C (running jobs finish first)."""
     from recsys_db.scheduler import run_scheduler
+    from recsys_db.settings import load_settings
 
-    settings = _settings(config_file)
+    settings = load_settings(config_file)
     logging.getLogger("recsys_db").setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     active = {k: v for k, v in settings.schedules.items() if v}
     console.print(f"scheduler: {len(active)} jobs from {settings.source}: "
                   + ", ".join(f"{k} [{v}]" for k, v in active.items()))

@@ -188,8 +188,6 @@ def run_job(name: str, url: str | None = None, *, retries: int = 0,
             delay = backoff_seconds * 2 ** (attempt - 1)
             log.warning("%s: attempt %d failed (%s: %s); retrying in %.0f s", name, attempt,
                         type(exc).__name__, exc, delay)
-            if stop is not None and stop.wait(delay):
+            if (stop or threading.Event()).wait(delay):  # set: the scheduler is stopping
                 raise
-            if stop is None:
-                time.sleep(delay)
     raise AssertionError("unreachable")
