@@ -30,7 +30,7 @@ CONFIG_ENV = "RECSYS_CONFIG"
 DEFAULT_SCHEDULES = {
     "train-interest": "0 3 * * *",       # nightly
     "train-cf": "15 * * * *",            # hourly
-    "train-ranker": "30 * * * *",        # hourly, after train-cf
+    "train-ranker": "30 4 * * *",        # nightly: it trains its own as-of encoder
     "refresh-states": "* * * * *",       # every minute (the worker does it continuously)
     "refresh-transitions": "45 3 * * *",  # nightly, after train-interest
 }

@@ -2,13 +2,18 @@
 
 -- name: lists
 -- Candidates with features for each user at cut-off %(at)s (the serving function itself), and
--- the label: the strongest behavior weight the user then showed on the item in the label window.
+-- the label: the strongest behavior weight the user then showed on the item in the label window,
+-- plus %(next_bonus)s if it is the very item the user touched first after the cut-off.
 SELECT u.user_key, f.item_key, f.features,
        coalesce((SELECT max(b.weight) FROM recsys.events e
                  JOIN recsys.behavior_types b USING (behavior_key)
                  WHERE e.user_key = u.user_key AND e.item_key = f.item_key
-                   AND e.ts >= %(at)s AND e.ts < %(until)s), 0) AS label
+                   AND e.ts >= %(at)s AND e.ts < %(until)s), 0)
+       + CASE WHEN f.item_key = nxt.item_key THEN %(next_bonus)s ELSE 0 END AS label
 FROM unnest(%(users)s::integer[]) AS u(user_key)
+LEFT JOIN LATERAL (SELECT e.item_key FROM recsys.events e
+                   WHERE e.user_key = u.user_key AND e.ts >= %(at)s AND e.ts < %(until)s
+                   ORDER BY e.ts, e.event_id LIMIT 1) nxt ON true
 CROSS JOIN LATERAL recsys.candidate_features(u.user_key, %(at)s, %(interest)s, %(cf)s) f
 ORDER BY u.user_key, f.item_key;
 

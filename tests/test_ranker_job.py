@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import lightgbm as lgb
 import numpy as np
 import psycopg
@@ -10,10 +12,21 @@ import pytest
 from recsys_db import synth
 from recsys_db.cf import train_cf
 from recsys_db.ingest import load_events
+from recsys_db.interest import store
 from recsys_db.interest.job import train_interest
 from recsys_db.interest.train import TrainConfig
-from recsys_db.ranker.train import RankerConfig, train_ranker
-from recsys_db.registry import active_version
+from recsys_db.ranker.train import (
+    RankerConfig,
+    asof_model,
+    asof_versions,
+    build_lists,
+    train_ranker,
+)
+from recsys_db.registry import active_version, drop_versions
+from recsys_db.sequences import load_event_log
+
+WEIGHTS = {1: 1, 2: 2, 3: 3, 4: 4}  # pv, fav, cart, buy (recsys.behavior_types)
+TINY = TrainConfig(dim=16, epochs=1, max_len=20)
 
 
 @pytest.fixture
@@ -61,3 +74,59 @@ def test_scoring_budget_trades_trees_for_speed(ready):
         metrics = conn.execute("SELECT metrics FROM recsys.model_versions WHERE version_id = %s",
                                (result["version_id"],)).fetchone()[0]
         assert metrics["tradeoffs"] == steps and metrics["budget_ms"] == 0.001
+
+
+def test_list_features_come_from_a_model_that_never_saw_the_label_windows(ready):
+    """The active model was trained on every event; vector scores from it would leak the
+    answers of the training lists, so the lists' encoder only sees events before them."""
+    with psycopg.connect(ready) as conn:
+        log = load_event_log(conn)
+        cut = np.quantile(log.ts, 0.6)
+        before = datetime.fromtimestamp(cut, UTC)
+        model = asof_model(conn, before, TINY)
+        seen_before = np.unique(log.item[log.ts < cut])
+        only_later = np.setdiff1d(np.unique(log.item[log.ts >= cut]), seen_before)
+        assert len(only_later) > 0 and len(seen_before) > 0
+        assert (model.items.index(only_later) == 0).all()  # unknown to the model
+        assert (model.items.index(seen_before) > 0).all()
+
+        result = train_ranker(conn, RankerConfig(num_trees=10), activate=False,
+                              interest=TINY)
+        assert result["interest_as_of"] == result["cutoffs"][0]
+        with pytest.raises(ValueError, match="no events before"):
+            asof_model(conn, datetime.fromtimestamp(log.ts.min(), UTC), TINY)
+
+
+def test_labels_are_behavior_weights_plus_a_bonus_for_the_next_item(ready):
+    with psycopg.connect(ready) as conn:
+        log = load_event_log(conn)
+        cut = int(np.quantile(log.ts, 0.8))
+        at, until = datetime.fromtimestamp(cut, UTC), datetime.fromtimestamp(cut + 43_200, UTC)
+        interest, cf = asof_versions(conn, at, store.load_model(conn))
+        try:
+            lists = build_lists(conn, at, until, interest, cf, next_bonus=8)
+        finally:
+            conn.rollback()
+            drop_versions(conn, [interest, cf])
+        window = (log.ts >= cut) & (log.ts < cut + 43_200)
+        checked = bonus_seen = 0
+        for user in np.unique(lists.users)[:40]:
+            mine = window & (log.user == user)
+            first_item = log.item[mine][np.argmin(log.ts[mine])]  # log is in time order
+            weight = {}
+            for item, behavior in zip(log.item[mine], log.behavior[mine], strict=True):
+                weight[item] = max(weight.get(item, 0), WEIGHTS[behavior])
+            rows = lists.users == user
+            for item, label in zip(lists.items[rows], lists.labels[rows], strict=True):
+                expected = weight.get(item, 0) + (8 if item == first_item else 0)
+                assert label == expected, (user, item)
+                checked += 1
+                bonus_seen += item == first_item
+        assert checked > 100 and bonus_seen > 5
+
+
+def test_ranker_options_are_checked():
+    with pytest.raises(ValueError, match="train_windows=0"):
+        RankerConfig(train_windows=0)
+    with pytest.raises(ValueError, match="next_item_bonus=-1"):
+        RankerConfig(next_item_bonus=-1)

@@ -6,8 +6,10 @@ Time split only: everything is trained on events before the test cut-off T - the
 encoder on the split's training part (like the `lstm` method), CF and item statistics as of T,
 the ranker on label windows before T - and written as inactive versions, which are dropped
 again afterwards (the active model is never touched). Each test user's candidates and features
-come from `recsys.candidate_features(user, T, ...)`, the function serving uses. Items that are
-not candidates cannot be recommended by the pipeline and rank last.
+come from `recsys.candidate_features(user, T, ...)`, the function serving uses. The ranker's
+lists get their vector scores from an encoder trained (same settings) on the events before its
+first label window, as the train-ranker job does. Items that are not candidates cannot be
+recommended by the pipeline and rank last.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class SqlPipeline:
                                    encoder.result.categories)
         try:
             ranker = train_ranker(self.conn, self.ranker_config, end=self.cutoff,
-                                  activate=False, model=loaded)
+                                  activate=False, interest=encoder.config)
             self.helpers.append(ranker["version_id"])
             interest, cf = asof_versions(self.conn, self.cutoff, loaded)
             self.helpers += [interest, cf]

@@ -21,6 +21,7 @@ from recsys_db.interest.train import (
     BatchCallback,
     EpochCallback,
     TrainConfig,
+    TrainResult,
     Validation,
     build_vocabs,
     train,
@@ -58,15 +59,9 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
     log = load_event_log(conn)
     if len(log) == 0:
         raise ValueError("no events: load some with `recsys-db ingest` first")
-    train_log, held = holdout_last(log)
-    items, categories = build_vocabs(log)
-    valid = None
-    if held.any():
-        valid = Validation(log_steps(train_log, items, categories), train_log.offsets,
-                           items.index(log.item[held]), categories.index(log.category[held]))
-        valid = _only_users_with_targets(train_log, log, held, valid)
-    result = train(train_log, config, valid, items=items, categories=categories,
-                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
+    result, valid = fit_on_log(log, config, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch,
+                               on_batch=on_batch)
+    items, categories = result.items, result.categories
     states = user_states_for(result.model, items, categories, log)
     metrics = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                "valid_score": result.best_metric, "history": result.history,
@@ -86,6 +81,23 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
                     "activation": promotion.reason if promotion else "not requested",
                     "seconds": round(time.perf_counter() - t0, 1), "rows_read": len(log)})
     return metrics
+
+
+def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | None = None,
+               on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
+               ) -> tuple[TrainResult, Validation | None]:
+    """Train an encoder on `log`, early-stopping on each user's held-out last event; returns
+    the result and the validation set it used (None when no user has 3 events)."""
+    train_log, held = holdout_last(log)
+    items, categories = build_vocabs(log)
+    valid = None
+    if held.any():
+        valid = Validation(log_steps(train_log, items, categories), train_log.offsets,
+                           items.index(log.item[held]), categories.index(log.category[held]))
+        valid = _only_users_with_targets(train_log, log, held, valid)
+    result = train(train_log, config, valid, items=items, categories=categories,
+                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
+    return result, valid
 
 
 def _only_users_with_targets(train_log: EventLog, log: EventLog, held: np.ndarray,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from psycopg import sql
 
 from recsys_db.interest.encoder import InterestModel, ModelShape
 from recsys_db.interest.features import Vocab
+from recsys_db.interest.train import TrainConfig
 from recsys_db.registry import active_version
 
 KIND = "interest"
@@ -163,6 +164,17 @@ def write_states(conn: psycopg.Connection, version: int, s: UserStateRows) -> No
 
 def _ts(seconds: int) -> str:
     return datetime.fromtimestamp(int(seconds), UTC).isoformat()
+
+
+def active_config(conn: psycopg.Connection) -> TrainConfig:
+    """The training settings of the active interest version (unknown keys are ignored)."""
+    version = active_version(conn, KIND)
+    if version is None:
+        raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
+    params = conn.execute("SELECT params FROM recsys.model_versions WHERE version_id = %s",
+                          (version,)).fetchone()[0] or {}
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in params.items() if k in known})
 
 
 def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedModel:
