@@ -106,6 +106,7 @@ def main() -> None:
     figures = {"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "qps_2": round(qps[2], 1),
                "qps_8": round(qps[8], 1), "knn_floor_p50_ms": floor["p50_ms"],
                "knn_floor_p99_ms": floor["p99_ms"], "ranker_trees": ranker["tradeoffs"][-1],
+               "ranker_interest_train_s": ranker["interest_train_s"],
                "users": args.users, "items": args.items, "events": args.events, **timings,
                "machine": machine()}
     emit(figures, args.json, "recommend")

@@ -28,6 +28,24 @@ def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    """(Re)create database `name` (empty, or a clone of `template`); returns its libpq URL."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template
+                                                     else ""))
+    return _with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database `name`, closing this process's pooled connections to it first."""
+    from recsys_db import db
+
+    db.dispose_engines()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """libpq URL of the test server's maintenance database."""
@@ -52,32 +70,22 @@ def template_db(server_url: str) -> Iterator[str]:
     from recsys_db.db import get_engine
 
     name = f"recsys_tmpl_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name).replace("postgresql:", "postgresql+psycopg:")
+    url = create_database(server_url, name).replace("postgresql:", "postgresql+psycopg:")
     engine = get_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
     yield name
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(server_url, name)
 
 
 @pytest.fixture
 def db_url(server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh migrated database for this test; RECSYS_DATABASE_URL points at it."""
     name = f"recsys_test_{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    url = _with_database(server_url, name)
+    url = create_database(server_url, name, template_db)
     monkeypatch.setenv("RECSYS_DATABASE_URL", url)
     yield url
-    from recsys_db import db
-
-    db.dispose_engines()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(server_url, name)
 
 
 @pytest.fixture

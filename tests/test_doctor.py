@@ -16,30 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from conftest import create_database, drop_database
 
 from recsys_db import db, doctor, embedded, migrate, synth
 from recsys_db.doctor import Check, run_checks, verdict
 
 _counter = itertools.count()
-
-
-def _database(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _create(server_url: str, name: str, template: str | None = None) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template
-                                                     else ""))
-    return _database(server_url, name)
-
-
-def _drop(server_url: str, name: str) -> None:
-    db.dispose_engines()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +35,7 @@ def trained(server_url: str, template_db: str, tmp_path_factory: pytest.TempPath
     from recsys_db.ranker.train import RankerConfig, train_ranker
 
     name = f"recsys_doctor_{os.getpid()}"
-    url = _create(server_url, name, template_db)
+    url = create_database(server_url, name, template_db)
     path = tmp_path_factory.mktemp("doctor") / "synth.csv"
     synth.generate(path, users=200, items=600, events=12_000, seed=4)
     with pytest.MonkeyPatch.context() as mp:
@@ -65,17 +47,17 @@ def trained(server_url: str, template_db: str, tmp_path_factory: pytest.TempPath
             train_ranker(conn, RankerConfig(num_trees=20))
     db.dispose_engines()  # a template must have no other sessions
     yield name
-    _drop(server_url, name)
+    drop_database(server_url, name)
 
 
 @pytest.fixture
 def healthy(server_url: str, trained: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A clone of the trained database for this test; RECSYS_DATABASE_URL points at it."""
     name = f"recsys_doctor_{os.getpid()}_{next(_counter)}"
-    url = _create(server_url, name, trained)
+    url = create_database(server_url, name, trained)
     monkeypatch.setenv("RECSYS_DATABASE_URL", url)
     yield url
-    _drop(server_url, name)
+    drop_database(server_url, name)
 
 
 def _checks(url: str | None = None) -> dict[str, Check]:
@@ -244,7 +226,7 @@ def test_missing_hnsw_index_and_its_fix(healthy: str) -> None:
 
 def test_unmigrated_and_outdated_database(server_url: str) -> None:
     name = f"recsys_doctor_{os.getpid()}_empty"
-    url = _create(server_url, name)
+    url = create_database(server_url, name)
     try:
         checks = _checks(url)
         assert checks["migrations"].status == "fail"
@@ -264,7 +246,7 @@ def test_unmigrated_and_outdated_database(server_url: str) -> None:
                                                f"{migrate.head_revision()}")
         assert checks["migrations"].fix == "recsys-db migrate"
     finally:
-        _drop(server_url, name)
+        drop_database(server_url, name)
 
 
 def test_database_migrated_by_a_newer_recsys_db(db_url: str) -> None:

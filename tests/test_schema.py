@@ -7,7 +7,7 @@ import os
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
+from conftest import create_database, drop_database
 
 from recsys_db import migrate
 from recsys_db.db import get_engine
@@ -88,10 +88,7 @@ def test_downgrade_restores_exactly_what_the_upgrade_made(db_url, server_url, re
 
     migrate.downgrade(get_engine(), revision)
     name = f"recsys_fresh_{revision}_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        c.execute(f'CREATE DATABASE "{name}"')
-    fresh = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    fresh = create_database(server_url, name)
     engine = create_engine(fresh.replace("postgresql:", "postgresql+psycopg:"))
     try:
         migrate.upgrade(engine, revision)
@@ -99,5 +96,4 @@ def test_downgrade_restores_exactly_what_the_upgrade_made(db_url, server_url, re
         assert _catalogue(db_url) == _catalogue(fresh)
     finally:
         engine.dispose()
-        with psycopg.connect(server_url, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server_url, name)
