@@ -31,9 +31,9 @@ def emit(figures: dict[str, Any], as_json: bool, name: str | None = None) -> Non
     if name is not None:
         from datetime import UTC, datetime
 
-        from recsys_db.config import recsys_home
+        from recsys_db.config import bench_dir
 
-        folder = recsys_home() / "bench"
+        folder = bench_dir()
         folder.mkdir(exist_ok=True)
         record = {**figures, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "machine": machine()}

@@ -28,3 +28,8 @@ def recsys_home() -> Path:
     home = Path(env).expanduser() if env else Path(platformdirs.user_data_dir("recsys-db"))
     home.mkdir(parents=True, exist_ok=True)
     return home.resolve()
+
+
+def bench_dir() -> Path:
+    """Where the benchmarks keep their last figures (`NAME.json`) for the report."""
+    return recsys_home() / "bench"

@@ -37,6 +37,7 @@ unseen in training, which no factor model can score.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import time
 from collections.abc import Mapping, Sequence
@@ -82,6 +83,7 @@ class _Factorization:
     """Shared plumbing: per target, build the weight matrix, fit the grid, select on `valid`."""
 
     name = "base"
+    model_class = ""  # "module:Class" of implicit's model; fit-grid keys are its keywords
     default_fit_grid: tuple[dict[str, Any], ...] = ()
     default_query_grid: tuple[dict[str, Any], ...] = ({"last": None},)
 
@@ -174,7 +176,12 @@ class _Factorization:
         return lookup[behavior]
 
     def _fit_model(self, matrix: sp.csr_matrix, params: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        """implicit's `model_class` built from `params` (its constructor's keywords), fitted."""
+        module, _, name = self.model_class.partition(":")
+        model = getattr(importlib.import_module(module), name)(
+            **params, num_threads=self.threads, random_state=self.seed)
+        model.fit(matrix, show_progress=False)
+        return model
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -222,19 +229,10 @@ class ALS(_Factorization):
     """implicit's ALS; user vectors folded in from each instance's (recent) history."""
 
     name = "als"
+    model_class = "implicit.cpu.als:AlternatingLeastSquares"
     default_fit_grid = _grid(factors=(32, 64, 128), regularization=(0.1, 1.0, 10.0),
                              alpha=(1.0, 10.0, 40.0), iterations=(20,))
     default_query_grid = ({"last": None}, {"last": 20}, {"last": 5})
-
-    def _fit_model(self, matrix: sp.csr_matrix, params: dict[str, Any]) -> Any:
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        model = AlternatingLeastSquares(
-            factors=params["factors"], regularization=params["regularization"],
-            alpha=params["alpha"], iterations=params["iterations"],
-            num_threads=self.threads, random_state=self.seed)
-        model.fit(matrix, show_progress=False)
-        return model
 
     def _query(self, state: dict[str, Any], users: np.ndarray, n_rows: int, rows: np.ndarray,
                cols: np.ndarray, weights: np.ndarray, recency: np.ndarray
@@ -255,19 +253,10 @@ class BPR(_Factorization):
     """implicit's BPR; query = trained user factor, or the mean factor of recent items."""
 
     name = "bpr"
+    model_class = "implicit.cpu.bpr:BayesianPersonalizedRanking"
     default_fit_grid = _grid(factors=(32, 64, 128), learning_rate=(0.01, 0.05),
                              regularization=(0.001, 0.01), iterations=(100, 400))
     default_query_grid = ({"last": None}, {"last": 20}, {"last": 5})
-
-    def _fit_model(self, matrix: sp.csr_matrix, params: dict[str, Any]) -> Any:
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
-
-        model = BayesianPersonalizedRanking(
-            factors=params["factors"], learning_rate=params["learning_rate"],
-            regularization=params["regularization"], iterations=params["iterations"],
-            num_threads=self.threads, random_state=self.seed)
-        model.fit(matrix, show_progress=False)
-        return model
 
     def _query(self, state: dict[str, Any], users: np.ndarray, n_rows: int, rows: np.ndarray,
                cols: np.ndarray, weights: np.ndarray, recency: np.ndarray

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from recsys_db.config import recsys_home
+from recsys_db.config import bench_dir as default_bench_dir
 from recsys_db.report import data
 from recsys_db.report import html as h
 from recsys_db.report.sections import (
@@ -51,7 +51,7 @@ def write_report(conn: psycopg.Connection, out: Path, users: list[str] | None = 
     most active; an unknown id raises ValueError). `bench_dir`: where `recommend.json` of the
     last benchmark run is (default: `$RECSYS_HOME/bench`)."""
     out = Path(out)
-    bench_dir = bench_dir if bench_dir is not None else recsys_home() / "bench"
+    bench_dir = bench_dir if bench_dir is not None else default_bench_dir()
     with _snapshot(conn):
         chosen = data.resolve_users(conn, users)
         steps = ["data health", "model quality", "interest migration",
