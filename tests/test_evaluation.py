@@ -21,14 +21,20 @@ from recsys_db.evaluation import (
     all_baselines,
     evaluate,
     format_table,
+    fraction_cutoffs,
     leave_one_out,
     metrics_from_ranks,
     metrics_on,
+    outcomes_on,
     ranks,
     read_events_csv,
+    relevant_ranks,
+    set_metrics,
+    split_at,
     tie_order,
     time_split,
 )
+from recsys_db.evaluation.breakdown import groups
 from recsys_db.sequences import EventLog, from_arrays
 
 DAY = 86_400
@@ -117,6 +123,60 @@ def test_exclude_drops_candidates_but_never_the_target() -> None:
         ranks(np.array([[np.nan, 1.0]]), np.array([0]), tie_order(2))
 
 
+def test_precision_recall_auc_with_several_relevant_items() -> None:
+    scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    rank, auc = relevant_ranks(scores, np.array([0, 0]), np.array([1, 4]), tie_order(6))
+    assert rank.tolist() == [2, 5]
+    # 4 non-relevant candidates (columns 0, 2, 3, 5): 3 of them below column 1, 1 below column 4
+    assert auc.tolist() == [pytest.approx((3 / 4 + 1 / 4) / 2)]
+    m = set_metrics(rank, np.array([0, 0]), auc, [2, 10])
+    assert m == {"Precision@2": 0.5, "Recall@2": 0.5, "Precision@10": 0.2, "Recall@10": 1.0,
+                 "AUC": pytest.approx(0.5)}
+    # excluding columns 0 and 4: column 4 is relevant, so it stays; column 0 goes
+    exclude = np.array([[True, False, False, False, True, False]])
+    rank, auc = relevant_ranks(scores, np.array([0, 0]), np.array([1, 4]), tie_order(6), exclude)
+    assert rank.tolist() == [1, 4]
+    assert auc.tolist() == [pytest.approx((3 / 3 + 1 / 3) / 2)]  # non-relevant: 2, 3, 5
+
+
+def test_auc_of_a_single_target_and_the_tie_rule() -> None:
+    scores = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 0.0, 0.0, 9.0]])
+    position = np.array([2, 0, 3, 1])
+    rank, auc = relevant_ranks(scores, np.array([0, 1]), np.array([1, 0]), position)
+    # row 0: rank 2 of 4, 2 of 3 others below; row 1: column 3 above, column 1 precedes
+    # column 0 in the tie order (ranked above), column 2 follows it (below)
+    assert rank.tolist() == [2, 3] and auc.tolist() == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
+    assert rank.tolist() == ranks(scores, np.array([1, 0]), position).tolist()
+    # one target per row: Precision@k = HR@k / k, Recall@k = HR@k, AUC = (n - rank) / (n - 1)
+    m = set_metrics(rank, np.array([0, 1]), auc, 2)
+    assert m["Precision@2"] == metrics_from_ranks(rank, 2)["HR@2"] / 2 == 0.25
+    assert m["Recall@2"] == 0.5 and m["AUC"] == pytest.approx(((4 - 2) + (4 - 3)) / 3 / 2)
+    with pytest.raises(ValueError, match="every row"):
+        relevant_ranks(scores, np.array([0]), np.array([1]), position)
+
+
+def test_metrics_on_counts_every_relevant_item_of_the_test_period() -> None:
+    # user 1: history 1, 2, 3; test period 4 (the target), 2, 4 (a repeat), 9
+    log = make_log([(1, i, 100 + i, T0 + n) for n, i in enumerate([1, 2, 3, 4, 2, 4, 9])]
+                   + [(2, i, 100 + i, T0 + n) for n, i in enumerate([5, 6, 7, 8])])
+    split = split_at(log, T0 + 3, T0 + 1)
+    assert split.test.user.tolist() == [1, 2]
+    catalog = Catalog.from_log(log)
+    repeat = Repeat()
+    repeat.fit(split.train, catalog)
+    outcomes = outcomes_on(split.test, repeat, catalog, "item")
+    # user 1 relevant {2, 4, 9}, user 2 relevant {8}
+    assert outcomes.rel_rows.tolist() == [0, 0, 0, 1]
+    assert outcomes.rel_rank[:3].tolist()[0] == 2  # item 2 after item 3 (most recent first)
+    m = outcomes.metrics(10)
+    rank_9 = outcomes.rel_rank[2]
+    assert rank_9 > 3 and m["Recall@10"] == 1.0
+    assert m["Precision@10"] == pytest.approx((3 / 10 + 1 / 10) / 2)
+    assert m["HR@10"] == 1.0 and m["instances"] == 2
+    alone = outcomes.metrics(10, np.array([False, True]))
+    assert alone["Precision@10"] == pytest.approx(0.1) and alone["instances"] == 1
+
+
 # --- catalog and splits ----------------------------------------------------------------------
 
 
@@ -159,8 +219,9 @@ def test_time_split_contents() -> None:
         (4, 40, 1, T0 + 6), (4, 41, 1, val + 7),  # nothing in the test period
         (5, 50, 1, cut + 10), (5, 51, 1, cut + DAY),  # only test-period events: no instance
     ])
-    split = time_split(log)  # default: cutoff = max ts - 1 day = cut
-    assert split.params == {"cutoff_ts": float(cut), "val_cutoff_ts": float(val)}
+    split = time_split(log, test_days=1)  # cutoff = max ts - 1 day = cut
+    assert split.params == {"cutoff_ts": float(cut), "val_cutoff_ts": float(val),
+                            "test_days": 1.0}
     assert sorted(set(split.train.item.tolist())) == [10, 11, 30, 40]
     assert split.valid.user.tolist() == [1, 4]
     assert split.valid.target_item.tolist() == [12, 41]
@@ -171,8 +232,54 @@ def test_time_split_contents() -> None:
     assert split.test.hist_item[split.test.history(0)].tolist() == [10, 11, 12, 13]
     assert split.test.hist_item[split.test.history(1)].tolist() == [20]
     assert split.test.hist_item[split.test.history(2)].tolist() == [30]
-    other = time_split(log, cutoff_ts=val, val_days=0.5)
+    # relevant events: every event of the user in the period, the target first
+    offsets, items = split.test.relevant("item")
+    assert [items[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == [
+        [14, 15], [21], [31]]
+    offsets, items = split.valid.relevant("item")
+    assert [items[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == [
+        [12, 13], [41]]
+    assert split.test.take(np.array([2, 0])).rel_item.tolist() == [31, 14, 15]
+    other = split_at(log, val, val - DAY / 2)
     assert other.test.target_item.tolist() == [12, 31, 41]
+    with pytest.raises(ValueError, match="not both"):
+        time_split(log, 0.1, test_days=1)
+
+
+def test_fraction_cut_off_starts_the_last_share_of_events() -> None:
+    # 20 events of 3 users at distinct times (minutes 0..19, interleaved): fraction 0.1 puts
+    # the test period at the 2 latest events, validation at the 2 before them
+    times = {1: [0, 3, 6, 9, 12, 15, 18], 2: [1, 4, 7, 10, 13, 16, 19], 3: [2, 5, 8, 11, 14, 17]}
+    log = make_log([(u, 100 * u + n, 1, T0 + 60 * t) for u, ts in times.items()
+                    for n, t in enumerate(ts)])
+    assert fraction_cutoffs(log.ts, 0.1) == (T0 + 60 * 18, T0 + 60 * 16)
+    split = time_split(log, 0.1)
+    assert split.params == {"cutoff_ts": T0 + 60 * 18, "val_cutoff_ts": T0 + 60 * 16,
+                            "test_fraction": 0.1}
+    assert len(split.train) == 16 and split.train.ts.max() == T0 + 60 * 15
+    assert split.test.user.tolist() == [1, 2] and split.test.target_item.tolist() == [106, 206]
+    assert split.valid.user.tolist() == [2, 3] and split.valid.target_item.tolist() == [205, 305]
+    assert split.test.history_lengths().tolist() == [6, 6]  # every event before the cut-off
+    # 0.25 of 20 = 5 events: minutes 15..19; validation minutes 10..14
+    assert fraction_cutoffs(log.ts, 0.25) == (T0 + 60 * 15, T0 + 60 * 10)
+    assert time_split(log).params["cutoff_ts"] == T0 + 60 * 18  # the default fraction is 0.1
+    # a late outlier moves the last-day cut-off past every other event, not the fraction's
+    late = make_log([*zip(log.user, log.item, log.category, log.ts, strict=True),
+                     (3, 999, 1, T0 + 30 * DAY)])
+    assert time_split(late, test_days=1).test.target_item.tolist() == [999]
+    assert time_split(late, 0.1).params["cutoff_ts"] == T0 + 60 * 19
+    # events sharing the cut-off's timestamp all fall in the test period
+    tied = make_log([(1, 1, 1, T0), (2, 2, 1, T0 + 1), (1, 3, 1, T0 + 2), (2, 4, 1, T0 + 3),
+                     (1, 5, 1, T0 + 3), (2, 6, 1, T0 + 3)])
+    # k = 1: the test period holds the 3 events at T0 + 3, validation the 1 event before them
+    assert fraction_cutoffs(tied.ts, 0.2) == (T0 + 3, T0 + 2)
+    tied_split = time_split(tied, 0.2)
+    assert tied_split.test.target_item.tolist() == [5, 4]
+    assert tied_split.test.rel_item.tolist() == [5, 4, 6]
+    assert tied_split.valid.target_item.tolist() == [3] and len(tied_split.train) == 2
+    for bad in (0.0, 0.5, -1):
+        with pytest.raises(ValueError, match="test fraction"):
+            time_split(log, bad)
 
 
 def test_splits_are_fast_on_a_million_events() -> None:
@@ -301,6 +408,47 @@ def test_evaluate_rows_table_and_determinism() -> None:
     assert "item_knn" in table and "NDCG@5" in table and len(table.splitlines()) == 12
     valid = evaluate(all_baselines()[:1], split, catalog, on="valid", targets=("item",))
     assert valid[0]["instances"] == len(split.valid)
+
+
+def test_breakdown_groups_by_history_length_and_target_kind() -> None:
+    # history lengths 5, 6, 50, 51; user 2's target is in its history, items 1000+ are new
+    lengths = {1: 5, 2: 6, 3: 50, 4: 51}
+    targets = {1: 1000, 2: 3, 3: 1001, 4: 1002}
+    split = leave_one_out(seq_log({u: [*range(1, n + 1), 0, targets[u]]
+                                   for u, n in lengths.items()}, category_of=lambda i: 7))
+    assert split.test.history_lengths().tolist() == [6, 7, 51, 52]  # the valid event (0) too
+    found = {(by, group): mask.tolist() for by, group, mask in groups(split.test, "item")}
+    assert found == {("history_length", "<=5"): [False] * 4,
+                     ("history_length", "6-50"): [True, True, False, False],
+                     ("history_length", ">50"): [False, False, True, True],
+                     ("target_kind", "repeat"): [False, True, False, False],
+                     ("target_kind", "new"): [True, False, True, True]}
+    # one category for every item: every category target is a repeat
+    assert [g[2].tolist() for g in groups(split.test, "category")][3] == [True] * 4
+
+
+def test_breakdown_groups_partition_the_users(synthetic_log: EventLog) -> None:
+    split = time_split(synthetic_log, 0.1)
+    catalog = Catalog.from_log(synthetic_log)
+    found = groups(split.test, "item")
+    for by in ("history_length", "target_kind"):  # disjoint masks covering every test user
+        masks = np.array([m for b, _, m in found if b == by])
+        assert (masks.sum(axis=0) == 1).all() and len(np.unique(split.test.user)) == len(
+            split.test)
+    rows = evaluate([Repeat(), ItemKNN()], split, catalog, breakdown=True)
+    for row in rows:
+        for by in ("history_length", "target_kind"):
+            parts = [g for g in row["breakdown"] if g["by"] == by]
+            assert sum(g["instances"] for g in parts) == row["instances"]
+            for metric in ("HR@10", "NDCG@10", "Precision@10", "Recall@10", "AUC"):
+                total = sum(g[metric] * g["instances"] for g in parts)
+                assert total == pytest.approx(row[metric] * row["instances"])
+        kinds = {g["group"]: g for g in row["breakdown"] if g["by"] == "target_kind"}
+        assert kinds["repeat"]["instances"] > 0 and kinds["new"]["instances"] > 0
+    repeat_item = rows[0]["breakdown"]
+    assert next(g for g in repeat_item if g["group"] == "repeat")["HR@10"] > \
+        next(g for g in repeat_item if g["group"] == "new")["HR@10"]
+    assert "breakdown" not in evaluate([Repeat()], split, catalog)[0]
 
 
 def test_read_events_csv(tmp_path: Path) -> None:

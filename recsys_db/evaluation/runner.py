@@ -1,35 +1,71 @@
 """Run methods over a split: fit once on `split.train`, rank every test target against the whole
-catalog, report HR/NDCG/MRR@k per (method, target); plus a plain-text table.
+catalog, report HR/NDCG/MRR@k, Precision/Recall@k and AUC per (method, target), optionally
+broken down by history length and target kind (`breakdown.py`); plus a plain-text table.
 
-`metrics_on` evaluates one fitted method on any `Instances` (e.g. `split.valid` for early
-stopping of a learned model); `evaluate` does fit + test for a list of methods.
+`outcomes_on` ranks one fitted method's targets on any `Instances`, `metrics_on` summarises
+them (e.g. on `split.valid` for early stopping of a learned model); `evaluate` does fit + test
+for a list of methods.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from recsys_db.evaluation.baselines import Method
+from recsys_db.evaluation.breakdown import groups
 from recsys_db.evaluation.catalog import Catalog
-from recsys_db.evaluation.metrics import metrics_from_ranks, ranks, tie_order
+from recsys_db.evaluation.metrics import (
+    metrics_from_ranks,
+    ranks,
+    relevant_ranks,
+    set_metrics,
+    tie_order,
+)
 from recsys_db.evaluation.splits import Instances, Split
 from recsys_db.evaluation.tokens import history_tokens
 
 Progress = Callable[[str, int, int], Any]  # (label, instances done, instances total)
 
 
-def metrics_on(instances: Instances, method: Method, catalog: Catalog, target: str = "item", *,
-               k: int | Iterable[int] = 10, exclude_seen: bool = False, batch_size: int = 256,
-               tie_seed: int = 0, progress: Progress | None = None) -> dict[str, float]:
-    """HR/NDCG/MRR@k of a FITTED method on `instances`, plus "instances" (how many counted).
+@dataclass
+class Outcomes:
+    """Per-instance results of one method on one target, for the instances scored (`scored`):
+    rank of the target, ranks of the relevant (row, column) pairs (`rel_rows` index the scored
+    instances), AUC of each instance."""
 
-    Target "category": instances whose target category is unknown (0) are skipped.
-    exclude_seen: candidates in the instance's history are dropped from the ranking, except the
-    target itself (see `metrics.py`).
+    scored: Instances
+    rank: np.ndarray
+    rel_rows: np.ndarray
+    rel_rank: np.ndarray
+    auc: np.ndarray
+
+    def metrics(self, k: int | Iterable[int] = 10, mask: np.ndarray | None = None
+                ) -> dict[str, float]:
+        """Every metric over the instances (those where `mask` is True), plus "instances"."""
+        if mask is None:
+            mask = np.ones(len(self.rank), dtype=bool)
+        keep = mask[self.rel_rows]
+        renumber = np.cumsum(mask) - 1
+        out = metrics_from_ranks(self.rank[mask], k)
+        out.update(set_metrics(self.rel_rank[keep], renumber[self.rel_rows[keep]],
+                               self.auc[mask], k))
+        out["instances"] = int(mask.sum())
+        return out
+
+
+def outcomes_on(instances: Instances, method: Method, catalog: Catalog, target: str = "item",
+                *, exclude_seen: bool = False, batch_size: int = 256, tie_seed: int = 0,
+                progress: Progress | None = None) -> Outcomes:
+    """Rank the targets and relevant candidates of a FITTED method on `instances`.
+
+    Target "category": instances whose target category is unknown (0) are skipped, and unknown
+    categories are never relevant. exclude_seen: candidates in the instance's history are
+    dropped from the ranking, except the target and the relevant ones (see `metrics.py`).
     """
     columns = catalog.index(target, instances.target_item if target == "item"
                             else instances.target_category)
@@ -40,8 +76,10 @@ def metrics_on(instances: Instances, method: Method, catalog: Catalog, target: s
         instances, columns = instances.take(keep), columns[keep]
     n_cols = catalog.size(target)
     tie_position = tie_order(n_cols, tie_seed)
+    rel_offsets, rel_keys = instances.relevant(target)
+    rel_columns = catalog.index(target, rel_keys)
     label = f"{method.name}/{target}"
-    all_ranks = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for lo in range(0, len(instances), batch_size):
         batch = slice(lo, min(lo + batch_size, len(instances)))
         scores = method.score(instances, batch, target)
@@ -49,23 +87,41 @@ def metrics_on(instances: Instances, method: Method, catalog: Catalog, target: s
             raise ValueError(f"{method.name}.score returned shape {scores.shape}, expected "
                              f"{(batch.stop - lo, n_cols)}")
         exclude = _seen_mask(instances, batch, catalog, target) if exclude_seen else None
-        all_ranks.append(ranks(scores, columns[batch], tie_position, exclude))
+        rows, cols = _relevant_pairs(columns[batch], rel_offsets[lo:batch.stop + 1],
+                                     rel_columns, n_cols)
+        rel_rank, auc = relevant_ranks(scores, rows, cols, tie_position, exclude)
+        parts.append((ranks(scores, columns[batch], tie_position, exclude), rows + lo,
+                      rel_rank, auc))
         if progress is not None:
             progress(label, batch.stop, len(instances))
-    rank = np.concatenate(all_ranks) if all_ranks else np.array([], dtype=np.int64)
-    out: dict[str, float] = metrics_from_ranks(rank, k)
-    out["instances"] = len(rank)
-    return out
+    if not parts:
+        empty = np.array([], dtype=np.int64)
+        return Outcomes(instances, empty, empty, empty, np.array([], dtype=np.float64))
+    rank, rel_rows, rel_rank, auc = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return Outcomes(instances, rank, rel_rows, rel_rank, auc)
+
+
+def metrics_on(instances: Instances, method: Method, catalog: Catalog, target: str = "item", *,
+               k: int | Iterable[int] = 10, exclude_seen: bool = False, batch_size: int = 256,
+               tie_seed: int = 0, progress: Progress | None = None) -> dict[str, float]:
+    """HR/NDCG/MRR@k, Precision/Recall@k and AUC of a FITTED method on `instances`, plus
+    "instances" (how many counted); see `outcomes_on`."""
+    return outcomes_on(instances, method, catalog, target, exclude_seen=exclude_seen,
+                       batch_size=batch_size, tie_seed=tie_seed, progress=progress).metrics(k)
 
 
 def evaluate(methods: Sequence[Method], split: Split, catalog: Catalog, *,
              targets: Sequence[str] = ("item", "category"), k: int | Iterable[int] = 10,
              exclude_seen: bool = False, batch_size: int = 256, progress: Progress | None = None,
-             fit: bool = True, on: str = "test", tie_seed: int = 0) -> list[dict[str, Any]]:
+             fit: bool = True, on: str = "test", tie_seed: int = 0,
+             breakdown: bool = False) -> list[dict[str, Any]]:
     """Fit each method on `split.train` (unless fit=False: already fitted) and evaluate it on
     `split.test` (or `split.valid` with on="valid") for each target.
 
-    Rows: {"method", "target", "HR@k", "NDCG@k", "MRR@k", "instances", "fit_s", "score_s"}.
+    Rows: {"method", "target", "HR@k", "NDCG@k", "MRR@k", "Precision@k", "Recall@k", "AUC",
+    "instances", "fit_s", "score_s"}; with breakdown=True also "breakdown": a list of rows
+    {"method", "target", "by", "group", metrics..., "instances"}, one per group of
+    `breakdown.groups`.
     """
     instances = {"test": split.test, "valid": split.valid}[on]
     ks = [k] if isinstance(k, int) else list(k)
@@ -77,11 +133,18 @@ def evaluate(methods: Sequence[Method], split: Split, catalog: Catalog, *,
         fit_s = time.perf_counter() - started
         for target in targets:
             started = time.perf_counter()
-            result = metrics_on(instances, method, catalog, target, k=ks,
-                                exclude_seen=exclude_seen, batch_size=batch_size,
-                                tie_seed=tie_seed, progress=progress)
-            rows.append({"method": method.name, "target": target, **result,
-                         "fit_s": fit_s, "score_s": time.perf_counter() - started})
+            outcomes = outcomes_on(instances, method, catalog, target,
+                                   exclude_seen=exclude_seen, batch_size=batch_size,
+                                   tie_seed=tie_seed, progress=progress)
+            row: dict[str, Any] = {"method": method.name, "target": target,
+                                   **outcomes.metrics(ks), "fit_s": fit_s,
+                                   "score_s": time.perf_counter() - started}
+            if breakdown:
+                row["breakdown"] = [
+                    {"method": method.name, "target": target, "by": by, "group": group,
+                     **outcomes.metrics(ks, mask)}
+                    for by, group, mask in groups(outcomes.scored, target)]
+            rows.append(row)
     return rows
 
 
@@ -108,6 +171,19 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if column.endswith("_s") else f"{value:.4f}"
     return str(value)
+
+
+def _relevant_pairs(targets: np.ndarray, rel_offsets: np.ndarray, rel_columns: np.ndarray,
+                    n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (row, column) relevant pairs of a batch, sorted: each row's target column and
+    the known columns of its relevant events (`rel_offsets`: the batch's n + 1 offsets)."""
+    lengths = np.diff(rel_offsets)
+    cols = rel_columns[rel_offsets[0]:rel_offsets[-1]]
+    rows = np.repeat(np.arange(len(targets)), lengths)
+    known = cols >= 0
+    cells = np.unique(np.r_[np.arange(len(targets)) * n_cols + targets,
+                            rows[known] * n_cols + cols[known]])
+    return cells // n_cols, cells % n_cols
 
 
 def _seen_mask(instances: Instances, batch: slice, catalog: Catalog, target: str) -> np.ndarray:

@@ -10,20 +10,26 @@ Protocol (the same for every method, baseline or learned):
   model reads them as context when it scores, nothing is trained on them.
 
 An instance is (user, history, target event); the task is to rank the target's item (or
-category) first among all candidates of the `Catalog`. Histories are prefixes of a user's
-events in time order, stored CSR-style (`hist_offsets`), so construction is vectorised.
+category) first among all candidates of the `Catalog`. An instance may also carry its
+"relevant" events (`rel_*`): the target and every later event of the user in the same period
+(time split), whose distinct items (categories) are the relevant set of Precision@k, Recall@k
+and AUC; without them (leave-one-out) the target alone is relevant. Histories are prefixes of
+a user's events in time order, stored CSR-style (`hist_offsets`), so construction is
+vectorised.
 Everything is deterministic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
 from recsys_db.sequences import EventLog
 
 SECONDS_PER_DAY = 86_400
+DEFAULT_TEST_FRACTION = 0.1
 
 
 @dataclass
@@ -40,6 +46,10 @@ class Instances:
     target_item: np.ndarray  # int32 per instance
     target_category: np.ndarray  # int32 per instance (0 = unknown)
     target_ts: np.ndarray  # int64 per instance
+    # relevant events of instance i: rel_*[rel_offsets[i]:rel_offsets[i+1]] (None: the target)
+    rel_offsets: np.ndarray | None = None
+    rel_item: np.ndarray | None = None
+    rel_category: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -63,12 +73,29 @@ class Instances:
         index = np.flatnonzero(index) if index.dtype == bool else np.asarray(index, np.int64)
         starts, ends = self.hist_offsets[index], self.hist_offsets[index + 1]
         src = _concat_ranges(starts, ends)
+        rel: dict[str, np.ndarray | None] = {}
+        if self.rel_offsets is not None:
+            assert self.rel_item is not None and self.rel_category is not None
+            r_starts, r_ends = self.rel_offsets[index], self.rel_offsets[index + 1]
+            r_src = _concat_ranges(r_starts, r_ends)
+            rel = {"rel_offsets": _offsets(r_ends - r_starts),
+                   "rel_item": self.rel_item[r_src], "rel_category": self.rel_category[r_src]}
         return Instances(
             user=self.user[index], hist_offsets=_offsets(ends - starts),
             hist_item=self.hist_item[src], hist_category=self.hist_category[src],
             hist_behavior=self.hist_behavior[src], hist_ts=self.hist_ts[src],
             target_item=self.target_item[index], target_category=self.target_category[index],
-            target_ts=self.target_ts[index])
+            target_ts=self.target_ts[index], **rel)
+
+    def relevant(self, target: str) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, item or category keys) of each instance's relevant events (the target
+        alone when the instances carry none); keys may repeat, category 0 = unknown."""
+        if self.rel_offsets is None:
+            keys = self.target_item if target == "item" else self.target_category
+            return np.arange(len(self) + 1, dtype=np.int64), keys
+        keys = self.rel_item if target == "item" else self.rel_category
+        assert keys is not None
+        return self.rel_offsets, keys
 
 
 @dataclass
@@ -83,7 +110,7 @@ class Split:
 
     def describe(self) -> str:
         """One line of counts, e.g. for logs and reports."""
-        extra = "".join(f", {k}={v:g}" for k, v in self.params.items())
+        extra = "".join(f", {k}={_param(k, v)}" for k, v in self.params.items())
         return (f"{self.name}: train {len(self.train)} events / {self.train.n_users} users, "
                 f"valid {len(self.valid)}, test {len(self.test)} instances{extra}")
 
@@ -107,31 +134,74 @@ def leave_one_out(log: EventLog) -> Split:
     return Split("leave_one_out", train, valid, test, {})
 
 
-def time_split(log: EventLog, cutoff_ts: float | None = None, val_days: float = 1.0) -> Split:
-    """Global time cut-off: the test period is [cutoff, end), validation [val_cutoff, cutoff)
-    with val_cutoff = cutoff - val_days * 86400, training = every event with ts < val_cutoff.
+def time_split(log: EventLog, test_fraction: float | None = None, *,
+               test_days: float | None = None) -> Split:
+    """Global temporal split; the test period is the last `test_fraction` of the events
+    (default 0.1) or, with `test_days`, the last `test_days` days of the log. Validation is
+    the same share just before it: the `test_fraction` of events before the test cut-off, or
+    the `test_days` days before it. See `fraction_cutoffs` and `split_at`."""
+    if test_days is not None:
+        if test_fraction is not None:
+            raise ValueError("give a test fraction or test days, not both")
+        if not test_days > 0:
+            raise ValueError(f"test days must be > 0, got {test_days}")
+        cutoff = float(log.ts.max()) - test_days * SECONDS_PER_DAY if len(log) else 0.0
+        split = split_at(log, cutoff, cutoff - test_days * SECONDS_PER_DAY)
+        split.params["test_days"] = float(test_days)
+        return split
+    fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+    split = split_at(log, *fraction_cutoffs(log.ts, fraction))
+    split.params["test_fraction"] = float(fraction)
+    return split
 
-    Default cutoff: max ts - 86400 (the last day of the log is the test period).
+
+def fraction_cutoffs(ts: np.ndarray, fraction: float) -> tuple[float, float]:
+    """(test cut-off, validation cut-off) such that the test period [cutoff, end) starts at the
+    k-th latest event, k = round(fraction * n) (at least 1), and validation [val_cutoff, cutoff)
+    at the k-th latest event before the test period (the first event when there are fewer).
+    Events sharing a cut-off's timestamp all fall in the later period, so a period may hold a
+    few more than k events."""
+    if not 0 < fraction < 0.5:
+        raise ValueError(f"test fraction must be in (0, 0.5), got {fraction}")
+    n = len(ts)
+    if n == 0:
+        return 0.0, 0.0
+    k = max(1, int(np.floor(fraction * n + 0.5)))
+    ordered = np.sort(ts)
+    cutoff = ordered[n - k]
+    before = int(np.searchsorted(ordered, cutoff, side="left"))  # events before the test period
+    return float(cutoff), float(ordered[max(before - k, 0)])
+
+
+def split_at(log: EventLog, cutoff_ts: float, val_cutoff_ts: float) -> Split:
+    """Time split at given cut-offs: the test period is [cutoff, end), validation
+    [val_cutoff, cutoff), training = every event with ts < val_cutoff.
+
     Validation instance per user: the user's first event in [val_cutoff, cutoff), history =
-    the user's training events. Test instance per user: the first event at or after cutoff,
-    history = ALL the user's events before cutoff. Users without a history get no instance.
+    the user's training events, relevant events = all the user's validation-period events.
+    Test instance per user: the first event at or after cutoff, history = ALL the user's events
+    before cutoff, relevant events = all the user's test-period events. Users without a history
+    get no instance.
     """
-    if cutoff_ts is None:
-        cutoff_ts = float(log.ts.max()) - SECONDS_PER_DAY if len(log) else 0.0
-    val_cutoff = cutoff_ts - val_days * SECONDS_PER_DAY
     starts, ends = log.offsets[:-1], log.offsets[1:]
-    n_before_val = _count_before(log, val_cutoff)
+    n_before_val = _count_before(log, val_cutoff_ts)
     n_before_cut = _count_before(log, cutoff_ts)
     v_target = starts + n_before_val
-    v_ok = (n_before_val > 0) & (v_target < ends)
-    v_ok[v_ok] &= log.ts[v_target[v_ok]] < cutoff_ts
+    v_end = starts + n_before_cut
+    v_ok = (n_before_val > 0) & (v_target < v_end)
     t_target = starts + n_before_cut
     t_ok = (n_before_cut > 0) & (t_target < ends)
-    valid = _instances(log, starts[v_ok], v_target[v_ok])
-    test = _instances(log, starts[t_ok], t_target[t_ok])
-    train = log.take(log.ts < val_cutoff)
+    valid = _instances(log, starts[v_ok], v_target[v_ok], v_end[v_ok])
+    test = _instances(log, starts[t_ok], t_target[t_ok], ends[t_ok])
+    train = log.take(log.ts < val_cutoff_ts)
     return Split("time", train, valid, test,
-                 {"val_cutoff_ts": float(val_cutoff), "cutoff_ts": float(cutoff_ts)})
+                 {"val_cutoff_ts": float(val_cutoff_ts), "cutoff_ts": float(cutoff_ts)})
+
+
+def _param(name: str, value: float) -> str:
+    if name.endswith("_ts"):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{value:g}"
 
 
 def _count_before(log: EventLog, ts: float) -> np.ndarray:
@@ -140,17 +210,24 @@ def _count_before(log: EventLog, ts: float) -> np.ndarray:
     return before[log.offsets[1:]] - before[log.offsets[:-1]]
 
 
-def _instances(log: EventLog, hist_start: np.ndarray, target: np.ndarray) -> Instances:
-    """Instances whose history is log[hist_start:target] and target event log[target]."""
+def _instances(log: EventLog, hist_start: np.ndarray, target: np.ndarray,
+               rel_end: np.ndarray | None = None) -> Instances:
+    """Instances whose history is log[hist_start:target], target event log[target] and
+    relevant events log[target:rel_end] (none stored without rel_end: the target alone)."""
     hist_start = np.asarray(hist_start, dtype=np.int64)
     target = np.asarray(target, dtype=np.int64)
     src = _concat_ranges(hist_start, target)
+    rel: dict[str, np.ndarray] = {}
+    if rel_end is not None:
+        r_src = _concat_ranges(target, np.asarray(rel_end, dtype=np.int64))
+        rel = {"rel_offsets": _offsets(rel_end - target), "rel_item": log.item[r_src],
+               "rel_category": log.category[r_src]}
     return Instances(
         user=log.user[target], hist_offsets=_offsets(target - hist_start),
         hist_item=log.item[src], hist_category=log.category[src],
         hist_behavior=log.behavior[src], hist_ts=log.ts[src],
         target_item=log.item[target], target_category=log.category[target],
-        target_ts=log.ts[target])
+        target_ts=log.ts[target], **rel)
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
