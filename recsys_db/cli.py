@@ -409,6 +409,12 @@ def models_gc(
 @app.command("eval")
 def eval_(
     split: Annotated[str, typer.Option(help="leave-one-out or time")] = "leave-one-out",
+    test_fraction: Annotated[float | None, typer.Option(
+        help="Time split: the last FRACTION of events (by timestamp) are the test period, the "
+             "same fraction before them validation (default 0.1).")] = None,
+    test_days: Annotated[float | None, typer.Option(
+        help="Time split: the last DAYS days are the test period, the DAYS before them "
+             "validation (instead of --test-fraction).")] = None,
     methods: Annotated[str, typer.Option(
         help="Comma-separated: lstm,gru,attention,most_popular,popular_last_day,repeat,"
              "markov,item_knn, and on the time split fused,vector,cf,session,trending,history "
@@ -417,6 +423,9 @@ def eval_(
         "--exclude-seen", help="Mask items the user already interacted with.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs of the encoders.")] = 30,
     dim: Annotated[int, typer.Option(help="Encoder size.")] = 64,
+    breakdown: Annotated[bool, typer.Option(
+        "--breakdown", help="Also print the results by history length and target kind "
+                            "(always in --json).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:
     """Offline evaluation: every method trained on the split's training part, full ranking."""
@@ -446,21 +455,29 @@ def eval_(
                 try:
                     report = run_suite(log, split, names, conn=conn,
                                        config=TrainConfig(epochs=epochs, dim=dim),
-                                       exclude_seen=exclude_seen, progress=on_progress,
-                                       on_epoch=on_epoch)
+                                       exclude_seen=exclude_seen,
+                                       test_fraction=test_fraction, test_days=test_days,
+                                       progress=on_progress, on_epoch=on_epoch)
                 except ValueError as exc:
                     _fail(str(exc))
-            keep = ("method", "target", "HR@10", "NDCG@10", "MRR@10", "instances")
+            keep = ("method", "target", "HR@10", "NDCG@10", "MRR@10", "Precision@10",
+                    "Recall@10", "AUC", "instances")
             rows = [{k: r[k] for k in keep if k in r} for r in report["results"]]
+            groups = report["breakdown"]
             run.metrics = {"split": report["split"], "description": report["description"],
-                           "exclude_seen": exclude_seen, "results": rows,
-                           "rows_read": len(log)}
+                           "params": report["params"], "exclude_seen": exclude_seen,
+                           "results": rows, "breakdown": groups, "rows_read": len(log)}
     except Skipped:
         _fail("another `recsys-db eval` is running on this database")
     out.print(report["description"])
     out.print(format_table(report["results"]), soft_wrap=True)
+    if breakdown:
+        out.print("\nBy history length (events before the target) and target kind (repeat: "
+                  "already in the history):")
+        out.print(format_table(groups), soft_wrap=True)
     if as_json:
-        print(json.dumps({"split": report["split"], "results": rows}))
+        print(json.dumps({"split": report["split"], "params": report["params"],
+                          "results": rows, "breakdown": groups}))
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from recsys_db import synth
@@ -26,7 +27,11 @@ def test_eval_json_with_encoders_and_baselines(db_url, tmp_path):
     rows = {(r["method"], r["target"]): r for r in report["results"]}
     assert len(rows) == 10
     for row in rows.values():
-        assert set(row) >= {"HR@10", "NDCG@10", "MRR@10"} and row["instances"] == 150
+        assert set(row) >= {"HR@10", "NDCG@10", "MRR@10", "Precision@10", "Recall@10", "AUC"}
+        assert row["instances"] == 150
+        # leave-one-out: one target per user
+        assert row["Precision@10"] == pytest.approx(row["HR@10"] / 10)
+        assert row["Recall@10"] == pytest.approx(row["HR@10"])
     # The planted migration is learnable: every encoder beats popularity on next category.
     for encoder in ("lstm", "gru", "attention"):
         assert rows[(encoder, "category")]["NDCG@10"] > rows[("most_popular", "category")][
@@ -41,6 +46,10 @@ def test_eval_rejects_unknown_split_and_method(db_url, tmp_path):
     assert bad.exit_code == 1 and "split must be one of" in bad.output
     bad = CliRunner().invoke(app, ["eval", "--methods", "sasrec"])
     assert bad.exit_code == 1 and "unknown method(s) ['sasrec']" in bad.output
+    bad = CliRunner().invoke(app, ["eval", "--test-fraction", "0.1"])
+    assert bad.exit_code == 1 and "apply to --split time only" in bad.output
+    bad = CliRunner().invoke(app, ["eval", "--split", "time", "--test-fraction", "0.7"])
+    assert bad.exit_code == 1 and "test fraction must be in (0, 0.5)" in bad.output
 
 
 def test_eval_sql_pipeline_on_time_split(db_url, tmp_path):
@@ -51,16 +60,25 @@ def test_eval_sql_pipeline_on_time_split(db_url, tmp_path):
         functions_before = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
                                         "ON n.oid = p.pronamespace WHERE n.nspname = 'recsys'"
                                         ).fetchone()[0]
-    result = CliRunner().invoke(app, ["eval", "--split", "time", "--methods",
+    result = CliRunner().invoke(app, ["eval", "--split", "time", "--test-fraction", "0.1",
+                                      "--methods",
                                       "fused,vector,cf,session,trending,most_popular",
-                                      "--epochs", "2", "--dim", "16", "--json"])
+                                      "--epochs", "2", "--dim", "16", "--breakdown", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {(r["method"], r["target"]): r
-            for r in json.loads(result.output.strip().splitlines()[-1])["results"]}
+    assert "target_kind" in result.output and "6-50" in result.output  # the printed breakdown
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["params"]["test_fraction"] == 0.1
+    rows = {(r["method"], r["target"]): r for r in report["results"]}
     assert {m for m, _ in rows} == {"fused", "vector", "cf", "session", "trending",
                                     "most_popular"}
     assert all(0 <= r["NDCG@10"] <= 1 for r in rows.values())
     assert rows[("fused", "item")]["NDCG@10"] > rows[("trending", "item")]["NDCG@10"]
+    assert all(0 <= r["AUC"] <= 1 and r["Recall@10"] <= 1 for r in rows.values())
+    for (method, target), row in rows.items():  # each grouping partitions the test users
+        for by in ("history_length", "target_kind"):
+            parts = [g for g in report["breakdown"]
+                     if (g["method"], g["target"], g["by"]) == (method, target, by)]
+            assert sum(g["instances"] for g in parts) == row["instances"]
     with psycopg.connect(db_url) as conn:  # every helper version and scorer is gone again
         assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
