@@ -12,9 +12,13 @@ from sqlalchemy import create_engine, pool
 
 from recsys_db.migrate import VERSION_TABLE, include_name
 from recsys_db.orm import Base
+from recsys_db.sqlfiles import apply
 
 
 def _configure(connection) -> None:  # noqa: ANN001
+    # pgvector's settings must be known before a revision names them in a function's SET clause
+    # (a role that is not a superuser may not name an unknown one): see sql/load_vector.sql.
+    apply(connection, "load_vector.sql")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

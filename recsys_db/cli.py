@@ -535,8 +535,8 @@ def report(
 
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Check the server, pgvector, migrations, models, HNSW indexes, serving, worker lag and
-    jobs; print what to fix. Exit status 1 when something is broken."""
+    """Check the server, pgvector, privileges, migrations, models, HNSW indexes, serving,
+    worker lag and jobs; print what to fix. Exit status 1 when something is broken."""
     from recsys_db.doctor import run_checks, verdict
 
     checks = run_checks()

@@ -1,16 +1,17 @@
 """`recsys-db doctor`: check a deployment end to end and say how to fix what is wrong.
 
-`run_checks(url)` runs the checks in order - server, pgvector, migrations, models, hnsw, serving,
-worker-lag, jobs - and never raises: each outcome, an unexpected error included, is a `Check`
-whose `fix` (for warn and fail) is the command to run. A check whose prerequisite failed is not
-run: it is reported as failed with detail "skipped: <first failed check> failed" and no fix (that
-check has it). hnsw and worker-lag need an active interest version; without one they are skipped
-the same way, as a warning when models only warned. Nothing is changed: the embedded server is
-not started, the database is only read.
+`run_checks(url)` runs the checks in order - server, pgvector, privileges, migrations, models,
+hnsw, serving, worker-lag, jobs - and never raises: each outcome, an unexpected error included,
+is a `Check` whose `fix` (for warn and fail) is the command to run. A check whose prerequisite
+failed is not run: it is reported as failed with detail "skipped: <first failed check> failed"
+and no fix (that check has it). hnsw and worker-lag need an active interest version; without one
+they are skipped the same way, as a warning when models only warned. Nothing is changed: the
+embedded server is not started, the database is only read.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -181,13 +182,18 @@ def _where(url: str) -> str:
 
 
 def _pgvector(ctx: _Context) -> Check:
-    available, installed, migrated = ctx.c.execute(_sql()["pgvector"]).fetchone()
+    available, installed, migrated, superuser = ctx.c.execute(_sql()["pgvector"]).fetchone()
     need = ".".join(map(str, MIN_PGVECTOR[:2]))
     if installed is None and available is None:
         return Check("pgvector", "fail", "the vector extension is not available on this server",
                      f"install pgvector >= {need} on the server (package "
                      f"postgresql-<major>-pgvector), or unset {config.DATABASE_URL_ENV} "
                      f"and run {START_SERVER}")
+    if installed is None and not migrated and not superuser:
+        return Check("pgvector", "fail",
+                     f"pgvector {available} is available but not installed in this database, "
+                     "and this role is not a superuser: an admin must create it first",
+                     f"as an admin: CREATE EXTENSION vector; then {MIGRATE}")
     if installed is None and not migrated:
         return Check("pgvector", "fail",
                      f"pgvector {available} is available but not installed in this database "
@@ -210,6 +216,50 @@ def _pgvector(ctx: _Context) -> Check:
                      f">= {need}", fix)
     note = f" ({available} available)" if available and available != installed else ""
     return Check("pgvector", "ok", f"pgvector {installed}{note}")
+
+
+def _privileges(ctx: _Context) -> Check:
+    """What a role that is not a superuser needs (managed PostgreSQL: RDS, Cloud SQL, ...)."""
+    app_role = os.environ.get("RECSYS_APP_ROLE", "recsys_app")  # named by migration 0003
+    (user, database, superuser, createrole, db_create, db_temp, public_create, migrated,
+     has_vector, app_exists, not_owned, n_not_owned) = ctx.c.execute(
+        _sql()["privileges"], {"app_role": app_role}).fetchone()
+    if superuser:
+        return Check("privileges", "ok", f"role {user} is a superuser")
+    on_db = f"ON DATABASE {_ident(database)} TO {_ident(user)}"
+    missing: list[tuple[str, str]] = []  # (what, how an admin grants it)
+    if not has_vector:
+        missing.append(("extension vector (an admin must create it first: it needs a "
+                        "superuser or the platform's admin role)", "CREATE EXTENSION vector"))
+    if not db_temp:
+        missing.append(("TEMPORARY on the database (ingest stages rows in pg_temp)",
+                        f"GRANT TEMPORARY {on_db}"))
+    if not migrated and not db_create:
+        missing.append(("CREATE on the database (migrate creates schema recsys)",
+                        f"GRANT CREATE {on_db}"))
+    if not migrated and not public_create:
+        missing.append(("CREATE on schema public (migrate creates "
+                        "public.recsys_alembic_version)",
+                        f"GRANT CREATE ON SCHEMA public TO {_ident(user)}"))
+    if not migrated and not app_exists and not createrole:
+        missing.append((f"CREATEROLE (migrate creates the NOLOGIN role {app_role})",
+                        f"CREATE ROLE {_ident(app_role)} NOLOGIN"))
+    if not_owned:
+        more = ", ..." if n_not_owned > len(not_owned) else ""
+        missing.append((f"ownership of {n_not_owned} object(s) recsys-db made "
+                        f"({', '.join(not_owned)}{more}): jobs create and replace partitions, "
+                        "indexes and functions",
+                        "run recsys-db as the role that ran recsys-db migrate"))
+    if missing:
+        return Check("privileges", "fail",
+                     f"role {user} (not a superuser) lacks: " + "; ".join(m for m, _ in missing),
+                     "as an admin: " + "; ".join(fix for _, fix in missing))
+    return Check("privileges", "ok", f"role {user} is not a superuser and has every privilege "
+                 "recsys-db needs")
+
+
+def _ident(name: str) -> str:
+    return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 def _migrations(ctx: _Context) -> Check:
@@ -423,6 +473,7 @@ def _jobs(ctx: _Context) -> Check:
 _CHECKS: list[tuple[str, Callable[[_Context], Check], tuple[str, ...], str]] = [
     ("server", _server, (), START_SERVER),
     ("pgvector", _pgvector, ("server",), MIGRATE),
+    ("privileges", _privileges, ("server",), "see README: Managed PostgreSQL"),
     ("migrations", _migrations, ("server",), MIGRATE),
     ("models", _models, ("migrations",), "recsys-db jobs run train-interest"),
     ("hnsw", _hnsw, ("pgvector", "migrations"), "recsys-db jobs run train-interest"),

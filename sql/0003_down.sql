@@ -29,6 +29,8 @@ BEGIN
         EXECUTE format('DROP ROLE %I', v_role);
     EXCEPTION WHEN dependent_objects_still_exist THEN
         RAISE NOTICE 'role % kept: other databases still grant it privileges', v_role;
+    WHEN insufficient_privilege THEN  -- an admin made it (the owner has no CREATEROLE/ADMIN)
+        RAISE NOTICE 'role % kept: this role may not drop it', v_role;
     END;
 END
 $do$;

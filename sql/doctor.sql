@@ -10,10 +10,12 @@ SELECT current_setting('server_version_num')::integer, current_setting('server_v
 
 -- name: pgvector
 -- The version available to CREATE EXTENSION, the one installed in this database (NULL when
--- not installed), and whether schema recsys exists (then a missing extension was dropped).
+-- not installed), whether schema recsys exists (then a missing extension was dropped) and
+-- whether this role is a superuser (else an admin must create the extension).
 SELECT (SELECT a.default_version FROM pg_available_extensions a WHERE a.name = 'vector'),
        (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'vector'),
-       to_regnamespace('recsys') IS NOT NULL;
+       to_regnamespace('recsys') IS NOT NULL,
+       (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user);
 
 -- name: has_events
 SELECT EXISTS (SELECT 1 FROM recsys.events);
@@ -127,3 +129,36 @@ SELECT r.run_id, r.job, r.host, r.pid,
 FROM recsys.job_runs r
 WHERE r.status = 'running'
 ORDER BY r.started_at;
+
+-- name: privileges
+-- What the role running recsys-db (migrate, jobs, worker) holds, for the privileges check.
+-- Before the first migration: CREATE (schema recsys) and TEMPORARY (ingest stages rows in
+-- pg_temp) on the database, CREATE on schema public (Alembic's version table), CREATEROLE
+-- unless the app role exists, and pgvector created by an admin. After it: the role must own
+-- (be a member of the owner of) everything recsys-db made, since jobs create and replace
+-- partitions, indexes and functions; the first few objects it does not own are named.
+WITH mine AS (
+    SELECT 0 AS rank, 'schema recsys' AS name, n.nspowner AS owner
+    FROM pg_namespace n WHERE n.nspname = 'recsys'
+    UNION ALL
+    SELECT 1, 'table ' || c.oid::regclass::text, c.relowner
+    FROM pg_class c WHERE c.relnamespace = to_regnamespace('recsys') AND c.relkind IN ('r', 'p')
+    UNION ALL
+    SELECT 2, 'function ' || p.oid::regprocedure::text, p.proowner
+    FROM pg_proc p WHERE p.pronamespace = to_regnamespace('recsys')
+    UNION ALL
+    SELECT 1, 'table ' || c.oid::regclass::text, c.relowner
+    FROM pg_class c WHERE c.oid = to_regclass('public.recsys_alembic_version'))
+SELECT current_user, current_database(), r.rolsuper, r.rolcreaterole,
+       has_database_privilege(current_database(), 'CREATE'),
+       has_database_privilege(current_database(), 'TEMPORARY'),
+       EXISTS (SELECT 1 FROM pg_namespace n
+               WHERE n.nspname = 'public' AND has_schema_privilege(n.oid, 'CREATE')),
+       to_regnamespace('recsys') IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'vector'),
+       EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = %(app_role)s),
+       (SELECT array_agg(m.name ORDER BY m.rank, m.name) FROM (
+            SELECT mine.rank, mine.name FROM mine WHERE NOT pg_has_role(mine.owner, 'USAGE')
+            ORDER BY mine.rank, mine.name LIMIT 5) m),
+       (SELECT count(*) FROM mine WHERE NOT pg_has_role(mine.owner, 'USAGE'))
+FROM pg_roles r WHERE r.rolname = current_user;
