@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import platformdirs
@@ -10,10 +11,12 @@ import platformdirs
 DATABASE_URL_ENV = "RECSYS_DATABASE_URL"
 HOME_ENV = "RECSYS_HOME"
 
-# Repository root: migrations/ and sql/ live beside the package (editable install).
+# Repository root (of a checkout; the demo finds the shared data beside it).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PROJECT_ROOT / "sql"
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# sql/ and migrations/ sit at the top of the repository; pyproject.toml maps them into the
+# package as recsys_db.sql and recsys_db.migrations, in a wheel and an editable install alike.
+SQL_DIR = Path(str(files("recsys_db.sql")))
+MIGRATIONS_DIR = Path(str(files("recsys_db.migrations")))
 
 
 def database_url_from_env() -> str | None:
