@@ -536,7 +536,7 @@ def report(
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check the server, pgvector, privileges, migrations, models, HNSW indexes, serving,
-    worker lag and jobs; print what to fix. Exit status 1 when something is broken."""
+    worker lag, jobs and pooler; print what to fix. Exit status 1 when something is broken."""
     from recsys_db.doctor import run_checks, verdict
 
     checks = run_checks()

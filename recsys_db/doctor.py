@@ -1,12 +1,13 @@
 """`recsys-db doctor`: check a deployment end to end and say how to fix what is wrong.
 
 `run_checks(url)` runs the checks in order - server, pgvector, privileges, migrations, models,
-hnsw, serving, worker-lag, jobs - and never raises: each outcome, an unexpected error included,
-is a `Check` whose `fix` (for warn and fail) is the command to run. A check whose prerequisite
-failed is not run: it is reported as failed with detail "skipped: <first failed check> failed"
-and no fix (that check has it). hnsw and worker-lag need an active interest version; without one
-they are skipped the same way, as a warning when models only warned. Nothing is changed: the
-embedded server is not started, the database is only read.
+hnsw, serving, worker-lag, jobs, pooler - and never raises: each outcome, an unexpected error
+included, is a `Check` whose `fix` (for warn and fail) is the command to run. A check whose
+prerequisite failed is not run: it is reported as failed with detail "skipped: <first failed
+check> failed" and no fix (that check has it). hnsw and worker-lag need an active interest
+version; without one they are skipped the same way, as a warning when models only warned. Nothing
+is changed: the embedded server is not started, the database is only read (pooler also tries
+PgBouncer's admin console, database "pgbouncer", at the same address).
 """
 
 from __future__ import annotations
@@ -470,6 +471,60 @@ def _jobs(ctx: _Context) -> Check:
     return Check("jobs", "ok", f"last runs succeeded ({', '.join(r[0] for r in last)}){now}")
 
 
+# Ports and hosts of transaction poolers, when their admin console does not answer.
+_POOLER_HINTS = {6432: "port 6432 is PgBouncer's", 6543: "port 6543 is Supavisor's (Supabase) "
+                 "transaction pooler's"}
+DIRECT = ("point RECSYS_DATABASE_URL of the worker, scheduler and jobs at the server itself (its "
+          "own port, usually 5432) and keep the pooler for applications")
+
+
+def _pooler(ctx: _Context) -> Check:
+    """The worker LISTENs for new events and jobs hold session advisory locks: both need a
+    session of their own, which a transaction pooler does not keep."""
+    if ctx.embedded:
+        return Check("pooler", "ok", "direct connection to the embedded server")
+    url = make_url(ctx.url)
+    where = _where(ctx.url)
+    mode = _pgbouncer_pool_mode(url)
+    if mode is None:
+        hint = _POOLER_HINTS.get(url.port or 0) or (
+            "the host name is a Neon pooler's" if "-pooler" in (url.host or "") else None)
+        if hint is None:
+            return Check("pooler", "ok", f"direct connection at {where} (no PgBouncer there)")
+        return Check("pooler", "warn", f"{where}: {hint}, likely transaction pooling: the "
+                     "worker's LISTEN and the jobs' advisory locks need a direct connection",
+                     DIRECT)
+    if mode == "session":
+        return Check("pooler", "ok", f"{where} is PgBouncer in session pooling mode (LISTEN and "
+                     "advisory locks keep their session)")
+    return Check("pooler", "warn",
+                 f"{where} is PgBouncer ({mode or 'pool mode unknown'} pooling): the worker's "
+                 "LISTEN and the jobs' advisory locks need a direct connection (a transaction "
+                 "pooler hands the session to other clients: notifications are lost and a job's "
+                 "lock may be held by another client's connection)", DIRECT)
+
+
+def _pgbouncer_pool_mode(url: sa.engine.URL) -> str | None:
+    """PgBouncer's pool mode for url's database; "" when PgBouncer answers but will not say,
+    None when no PgBouncer answers (PostgreSQL has no database "pgbouncer")."""
+    console = url.set(drivername="postgresql", database="pgbouncer")
+    try:
+        with psycopg.connect(console.render_as_string(hide_password=False), autocommit=True,
+                             connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            cur = conn.execute("SHOW DATABASES")
+            names = [d.name for d in cur.description or []]
+            modes = [dict(zip(names, row, strict=True)).get("pool_mode") for row in cur
+                     if row[names.index("name")] == url.database]
+            if modes and modes[0]:
+                return str(modes[0])
+            cur = conn.execute("SHOW CONFIG")
+            names = [d.name for d in cur.description or []]
+            return next((str(row[names.index("value")]) for row in cur
+                         if row[names.index("key")] == "pool_mode"), "")
+    except psycopg.Error as exc:
+        return "" if "not allowed" in str(exc) else None
+
+
 _CHECKS: list[tuple[str, Callable[[_Context], Check], tuple[str, ...], str]] = [
     ("server", _server, (), START_SERVER),
     ("pgvector", _pgvector, ("server",), MIGRATE),
@@ -481,5 +536,6 @@ _CHECKS: list[tuple[str, Callable[[_Context], Check], tuple[str, ...], str]] = [
      _psql("SELECT recsys.install_serving()")),
     ("worker-lag", _worker_lag, ("migrations",), RUN_WORKER),
     ("jobs", _jobs, ("migrations",), "recsys-db jobs list"),
+    ("pooler", _pooler, ("server",), DIRECT),
 ]
 CHECK_NAMES = tuple(name for name, *_ in _CHECKS)
