@@ -112,7 +112,7 @@ def test_upgrade_and_downgrade_as_owner(managed: str, server_url: str) -> None:
         assert _catalogue(managed) == _catalogue(fresh)
     finally:
         drop_database(server_url, other)
-    assert "0007 -> 0008" in cli("migrate")
+    assert "migrated 0007 -> " in cli("migrate")
     assert _catalogue(managed) == head
 
 
@@ -137,13 +137,13 @@ def test_every_command_runs_as_owner(managed: str, tmp_path: Path) -> None:
         item = c.execute("SELECT i.item_id FROM recsys.items i ORDER BY i.item_key LIMIT 1"
                          ).fetchone()[0]
         # The serving function raises hnsw.ef_search itself (no SET clause): even from a
-        # session that lowered it, the vector source gets its 100 candidates.
+        # session that lowered it, the vector source gets its 100 candidates (not 10).
         c.execute("SET hnsw.ef_search = 10")
         assert c.execute(
             "SELECT count(*) FILTER (WHERE 'vector' = ANY(sources)) FROM recsys.serving_candidates("
             "1, 'infinity', (SELECT version_id FROM recsys.model_versions WHERE kind = 'interest'"
             " AND active), (SELECT version_id FROM recsys.model_versions WHERE kind = 'cf' AND "
-            "active), NULL, 100)").fetchone()[0] == 100
+            "active), NULL, 100)").fetchone()[0] >= 100
     shop = _url(managed, make_url(managed).database, SHOP)
     with psycopg.connect(shop, autocommit=True) as c:
         assert c.execute("SELECT recsys.track_event('1', 'new-item', 'cart', "
