@@ -14,6 +14,7 @@ from sqlalchemy import (
     REAL,
     BigInteger,
     Boolean,
+    Double,
     FetchedValue,
     ForeignKey,
     Identity,
@@ -174,6 +175,13 @@ class UserState(Base):
     last_event_ts: Mapped[datetime | None] = mapped_column(TZ)
     n_events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+    # the stay-or-migrate heads (migration 0009, see interest/encoder.py)
+    p_migrate: Mapped[float | None] = mapped_column(REAL)
+    stay_query: Mapped[Any] = mapped_column(Vector(), nullable=True)
+    stay_items: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    stay_bias: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
+    log_stay: Mapped[float | None] = mapped_column(Double)
+    migrate_offset: Mapped[float | None] = mapped_column(Double)
 
 
 class JobRun(Base):

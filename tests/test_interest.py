@@ -14,7 +14,7 @@ from recsys_db import synth
 from recsys_db.ingest import load_events
 from recsys_db.interest import store
 from recsys_db.interest.features import log_steps
-from recsys_db.interest.job import train_interest
+from recsys_db.interest.job import train_interest, user_states_for
 from recsys_db.interest.live import refresh_states
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import TrainConfig, build_vocabs, train
@@ -119,6 +119,21 @@ def test_live_advance_equals_full_rerun(db_url, synthetic, encoder):
             i = index[user_key]
             assert n_events == log.offsets[i + 1] - log.offsets[i]
             np.testing.assert_allclose(state, full[i], rtol=1e-4, atol=1e-5)
+        # the stay-or-migrate parts too: the same as a full re-run's
+        rerun = user_states_for(loaded.model, loaded.items, loaded.categories, log)
+        stored = {r[0]: r[1:] for r in conn.execute(
+            "SELECT user_key, stay_items, stay_bias, stay_query::real[], log_stay,"
+            " migrate_offset, p_migrate, next_categories FROM recsys.user_states"
+            " WHERE version_id = %s", (version,))}
+        for i, user_key in enumerate(log.users.tolist()):
+            items, bias, query, log_stay, offset, p_migrate, next_cats = stored[user_key]
+            assert items == rerun.stay_items[i].tolist()
+            np.testing.assert_allclose(bias, rerun.stay_bias[i], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(query, rerun.stay_query[i], rtol=1e-4, atol=1e-5)
+            assert log_stay == pytest.approx(rerun.log_stay[i], rel=1e-4, abs=1e-5)
+            assert offset == pytest.approx(rerun.migrate_offset[i], rel=1e-4, abs=1e-5)
+            assert p_migrate == pytest.approx(rerun.p_migrate[i], rel=1e-4, abs=1e-5)
+            assert next_cats[:3] == rerun.next_categories[i][:3].tolist()
         assert refresh_states(conn).users == 0  # nothing new: nothing to do
 
 
@@ -175,8 +190,10 @@ def test_category_head_recovers_planted_migration(tmp_path):
     result = train(log, config)
     items, cats = build_vocabs(log)
     enc = encode_histories(result.model, log_steps(log, items, cats), log.offsets)
-    with torch.no_grad():
-        probs = torch.softmax(result.model.category_logits(enc.h), -1).numpy()[:, 1:]
+    with torch.no_grad():  # the whole category head: stay and migrate parts
+        probs = result.model.category_log_probs(
+            enc.h, torch.from_numpy(enc.recent[:, 1]),
+            torch.from_numpy(enc.recent[:, 2])).exp().numpy()[:, 1:]
     last_cat = log.category[log.offsets[1:] - 1]
     tvs = []
     for c in np.unique(last_cat):

@@ -133,7 +133,8 @@ def test_python_api_returns_typed_rows_and_orm_items(trained):
 
 def test_new_item_gets_a_vector_from_its_category(trained):
     """An item that arrived after training has no embedding: its category's mean vector stands
-    in, so it can be a vector candidate right away, with a vector score from that mean."""
+    in, so it can be a vector candidate right away, with a vector score from that mean (in the
+    migrate part: a new item is never among the user's recent items)."""
     with psycopg.connect(trained, autocommit=True) as conn:
         user_key, interest, category_key, category_id = conn.execute(
             "SELECT s.user_key, s.version_id, s.next_categories[1], c.category_id "
@@ -144,7 +145,8 @@ def test_new_item_gets_a_vector_from_its_category(trained):
         conn.execute("SELECT recsys.track_event('someone-else', 'fresh-item', 'pv', now(), %s)",
                      (category_id,))
         expected = conn.execute(
-            "SELECT -(ce.embedding <#> s.state) FROM recsys.category_embeddings ce, "
+            "SELECT s.migrate_offset - (ce.embedding <#> s.state) "
+            "FROM recsys.category_embeddings ce, "
             "recsys.user_states s WHERE ce.version_id = %s AND ce.category_key = %s "
             "AND s.version_id = ce.version_id AND s.user_key = %s",
             (interest, category_key, user_key)).fetchone()[0]

@@ -63,11 +63,15 @@ class InterestEncoderMethod:
         model = self.result.model
         steps, offsets = instance_steps(instances, batch, self.result.items,
                                         self.result.categories)
-        h = encode_histories(model, steps, offsets).h
+        enc = encode_histories(model, steps, offsets)
+        behavior = torch.from_numpy(enc.recent[:, 2])
         if target == "item":
-            scores, cols = model.item_scores(model.user_vector(h)), self._item_cols
+            scores = model.item_log_probs(enc.h, torch.from_numpy(enc.recent[:, 0]), behavior)
+            cols = self._item_cols
         else:
-            scores, cols = model.category_logits(h), self._category_cols
+            scores = model.category_log_probs(enc.h, torch.from_numpy(enc.recent[:, 1]),
+                                              behavior)
+            cols = self._category_cols
         out = scores.numpy()[:, cols].astype(np.float64)
         out[:, cols == 0] = UNSCORABLE
         return out

@@ -1,19 +1,31 @@
-"""The interest encoder: LSTM (default), GRU or causal self-attention over behavior steps.
+"""The interest encoder: LSTM (default), GRU or causal self-attention, with a stay-or-migrate head.
 
-Each step embeds (item, category, behavior, gap bucket) and sums them. The encoder's output at a
-position is the user's interest state after that event; two heads read it:
+Each step embeds (item, category, behavior, gap bucket) and sums them. The encoder's output h at
+a position is the user's interest state after that event. Two heads read it, one for the next
+item and one for the next category, and each is a mixture in the spirit of RepeatNet (Ren et al.,
+AAAI 2019):
 
-* next item: score(u, i) = <user_vector(h), item_in[i]> + item_bias[i]  (full or sampled softmax;
-  input and output item embeddings are tied, as in SASRec, so a state near recently seen items
-  scores them high - repeat views are the strongest signal in shop logs)
-* next category: softmax(<category_proj(h), category_in[c]> + category_bias[c]) - tied to the
-  category input embeddings the same way
+    P(next = i) = p_stay * P_stay(i) + (1 - p_stay) * P_migrate(i)
 
-`user_vector` and `item_vector` put both sides in one space with the bias folded in as an extra
-component ([u, 1] and [w_i, b_i]), so pgvector's inner product orders items exactly as the model.
+* p_stay = sigmoid(gate(h)): will the next event stay among the user's last `window` events
+  (their items for the item head, their categories for the category head)?
+* P_stay: attention over those last `window` events. Slot j (item x_j, behavior b_j, j events
+  back) gets the logit <stay_query(h), key(x_j)> + position_bias[j] + behavior_bias[b_j]; an
+  item's probability is the sum over the slots that hold it. Keys are the items' own vectors.
+* P_migrate: a softmax over the catalog without those recent items, with the item's vector
+  e_i = item_id_embedding[i] + category_embedding[category(i)] (so rarely seen items still
+  score) and a bias: logit_i = <user_vector(h), e_i> + b_i.
 
-Recurrent state for continuing a sequence later (`State`): for the LSTM (h, c), for the GRU h,
-and for self-attention the step indices of the last `max_len - 1` events (the context window).
+Both parts are exact probabilities, so the model's score of an item is log P(next = i): for a
+recent item log p_stay + log P_stay(i), for any other log(1 - p_stay) + logit_i - log Z, where
+Z sums exp(logit) over the catalog without the recent items. `user_vector` and `item_vector`
+put both sides of the catalog part in one space with the bias folded in as an extra component
+([u, 1] and [e_i, b_i]), so pgvector's inner product orders the migrate part exactly as the
+model; the stay part is a handful of inner products with the same stored item vectors.
+
+Recurrent state for continuing a sequence later: for the LSTM (h, c), for the GRU h, for
+self-attention the steps of its context window; plus, for every encoder, the last `window`
+steps read by the stay part (see `states.py`).
 """
 
 from __future__ import annotations
@@ -21,11 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recsys_db.interest.features import GAP_BUCKETS, MAX_BEHAVIORS
 
 ENCODERS = ("lstm", "gru", "attention")
+NEG_INF = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -38,21 +52,24 @@ class ModelShape:
     max_len: int = 50  # training window; the attention encoder's context
     heads: int = 2
     layers: int = 1
+    window: int = 50  # recent events the stay part attends over
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.dim < 4 or self.dim % self.heads:
             raise ValueError(f"dim must be >= 4 and divisible by heads ({self.heads})")
+        if self.window < 1 or self.layers < 1:
+            raise ValueError("window and layers must be >= 1")
 
 
 class CausalAttention(nn.Module):
-    """A small causal Transformer (SASRec-style) with learned positions."""
+    """A causal Transformer in the SASRec recipe: learned positions, pre-norm blocks."""
 
     def __init__(self, shape: ModelShape) -> None:
         super().__init__()
         self.positions = nn.Embedding(shape.max_len, shape.dim)
-        layer = nn.TransformerEncoderLayer(shape.dim, shape.heads, 2 * shape.dim,
+        layer = nn.TransformerEncoderLayer(shape.dim, shape.heads, shape.dim,
                                            dropout=shape.dropout, batch_first=True,
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, shape.layers, enable_nested_tensor=False)
@@ -64,6 +81,64 @@ class CausalAttention(nn.Module):
         causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=x.device), 1)
         out = self.blocks(x, mask=causal, src_key_padding_mask=pad, is_causal=False)
         return self.norm(out)
+
+
+class StayOrMigrate(nn.Module):
+    """The gate and the stay attention of one head (items or categories)."""
+
+    def __init__(self, dim: int, window: int) -> None:
+        super().__init__()
+        self.gate = nn.Linear(dim, 1)
+        self.query = nn.Linear(dim, dim)
+        # a mild recency prior: nearer slots start ahead (slot window-1 is the latest event)
+        self.position_bias = nn.Parameter(torch.linspace(-1.0, 0.0, window))
+        self.behavior_bias = nn.Embedding(MAX_BEHAVIORS, 1)
+        nn.init.zeros_(self.behavior_bias.weight)
+
+    def log_gate(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p_stay, log p_migrate), each (...,)."""
+        g = self.gate(h)[..., 0]
+        return F.logsigmoid(g), F.logsigmoid(-g)
+
+    def slot_bias(self, behavior: torch.Tensor) -> torch.Tensor:
+        """Position + behavior bias of each slot (..., window)."""
+        return self.position_bias + self.behavior_bias(behavior)[..., 0]
+
+    def slot_logits(self, h: torch.Tensor, keys: torch.Tensor, ids: torch.Tensor,
+                    behavior: torch.Tensor) -> torch.Tensor:
+        """Attention logits (R, window) of rows h (R, d) over slot keys (R, window, d);
+        empty slots (id 0) are -inf."""
+        q = self.query(h)
+        e = torch.einsum("rd,rwd->rw", q, keys) + self.slot_bias(behavior)
+        return e.masked_fill(ids == 0, NEG_INF)
+
+    def band_logits(self, h: torch.Tensor, keys: torch.Tensor, behavior: torch.Tensor
+                    ) -> torch.Tensor:
+        """Training form of `slot_logits` for whole windows: h (B, T, d) and the keys of the
+        window - 1 steps before the first position and of every position (B, window - 1 + T,
+        d) -> (B, T, window), slot j of position t being step t + j of `keys`; `behavior` is
+        (B, T, window). Empty slots are not masked here."""
+        t, w = h.shape[1], behavior.shape[2]
+        full = self.query(h) @ keys.transpose(1, 2)  # (B, T, window - 1 + T)
+        band = torch.arange(t)[:, None] + torch.arange(w)[None, :]
+        e = full.gather(2, band.expand(len(h), t, w))
+        return e + self.slot_bias(behavior)
+
+
+def stay_log_probs(slot_logits: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """log P_stay over all n + 1 ids (R, n + 1) from slot logits (R, window): -inf where the id
+    is not in the window. Rows with no filled slot are all -inf."""
+    a = torch.softmax(slot_logits, dim=-1).nan_to_num(0.0)
+    p = torch.zeros(len(ids), n + 1, dtype=a.dtype).scatter_add_(1, ids, a)
+    p[:, 0] = 0.0
+    return torch.log(p)
+
+
+def recent_mask(ids: torch.Tensor, n: int) -> torch.Tensor:
+    """(R, n + 1) bool: the ids in each row's window, and the padding column 0."""
+    mask = torch.zeros(len(ids), n + 1, dtype=torch.bool).scatter_(1, ids, True)
+    mask[:, 0] = True
+    return mask
 
 
 class InterestModel(nn.Module):
@@ -86,6 +161,10 @@ class InterestModel(nn.Module):
         self.item_bias = nn.Embedding(shape.n_items + 1, 1)
         self.category_proj = nn.Linear(d, d)
         self.category_bias = nn.Parameter(torch.zeros(shape.n_categories + 1))
+        self.item_stay = StayOrMigrate(d, shape.window)
+        self.category_stay = StayOrMigrate(d, shape.window)
+        # the category of each item (model indices), so an item's vector includes its category's
+        self.register_buffer("item_category", torch.zeros(shape.n_items + 1, dtype=torch.long))
         nn.init.normal_(self.item_in.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)
         with torch.no_grad():
@@ -95,6 +174,9 @@ class InterestModel(nn.Module):
     @property
     def recurrent(self) -> bool:
         return self.shape.encoder != "attention"
+
+    def set_item_categories(self, item_category: torch.Tensor) -> None:
+        self.item_category.copy_(item_category)
 
     def embed(self, item: torch.Tensor, category: torch.Tensor, behavior: torch.Tensor,
               gap: torch.Tensor) -> torch.Tensor:
@@ -116,26 +198,68 @@ class InterestModel(nn.Module):
             pad = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
         return self.rnn(x, pad), None
 
+    # --- the item head -------------------------------------------------------------------
+    def item_matrix(self) -> torch.Tensor:
+        """(n_items + 1, d): each item's id embedding plus its category's (row 0 is zero)."""
+        return self.item_in.weight + self.category_in.weight[self.item_category]
+
     def user_vector(self, h: torch.Tensor) -> torch.Tensor:
         return self.user_proj(self.dropout(h))
 
     def item_scores(self, u: torch.Tensor) -> torch.Tensor:
-        """Scores of every item (column 0 is padding) for user vectors u (..., d)."""
-        return u @ self.item_in.weight.T + self.item_bias.weight[:, 0]
-
-    def category_query(self, h: torch.Tensor) -> torch.Tensor:
-        return self.category_proj(self.dropout(h))
-
-    def category_logits(self, h: torch.Tensor) -> torch.Tensor:
-        logits = self.category_query(h) @ self.category_in.weight.T + self.category_bias
-        logits[..., 0] = float("-inf")  # never predict "unknown"
-        return logits
+        """Migrate-part logits of every item (column 0 is padding) for user vectors u (..., d)."""
+        return u @ self.item_matrix().T + self.item_bias.weight[:, 0]
 
     def item_vectors(self) -> torch.Tensor:
-        """(n_items + 1, d + 1): [item embedding, bias] - row i is model item index i."""
-        return torch.cat([self.item_in.weight, self.item_bias.weight], dim=1)
+        """(n_items + 1, d + 1): [item vector, bias] - row i is model item index i."""
+        return torch.cat([self.item_matrix(), self.item_bias.weight], dim=1)
 
     @staticmethod
     def pgvector_user(u: torch.Tensor) -> torch.Tensor:
         """[u, 1]: the inner product with item_vectors() equals item_scores(u)."""
         return torch.cat([u, torch.ones(*u.shape[:-1], 1, dtype=u.dtype)], dim=-1)
+
+    def item_slot_logits(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
+                         ) -> torch.Tensor:
+        return self.item_stay.slot_logits(h, self.item_matrix()[ids], ids, behavior)
+
+    def item_log_probs(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
+                       ) -> torch.Tensor:
+        """log P(next item) over every item (R, n_items + 1) for states h (R, d) whose last
+        `window` events hold items `ids` (R, window; 0 = empty slot)."""
+        logits = self.item_scores(self.user_vector(h))
+        return self._mixture(self.item_stay, h, logits,
+                             self.item_slot_logits(h, ids, behavior), ids)
+
+    # --- the category head ---------------------------------------------------------------
+    def category_query(self, h: torch.Tensor) -> torch.Tensor:
+        return self.category_proj(self.dropout(h))
+
+    def category_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Migrate-part logits of every category (column 0, "unknown", is -inf)."""
+        logits = self.category_query(h) @ self.category_in.weight.T + self.category_bias
+        logits[..., 0] = NEG_INF
+        return logits
+
+    def category_slot_logits(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
+                             ) -> torch.Tensor:
+        return self.category_stay.slot_logits(h, self.category_in(ids), ids, behavior)
+
+    def category_log_probs(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
+                           ) -> torch.Tensor:
+        """log P(next category) over every category (R, n_categories + 1)."""
+        return self._mixture(self.category_stay, h, self.category_logits(h),
+                             self.category_slot_logits(h, ids, behavior), ids)
+
+    @staticmethod
+    def _mixture(head: StayOrMigrate, h: torch.Tensor, logits: torch.Tensor,
+                 slot_logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        n = logits.shape[-1] - 1
+        log_stay, log_migrate = head.log_gate(h)
+        log_migrate = log_migrate.masked_fill((ids == 0).all(-1), 0.0)  # nothing to stay with
+        recent = recent_mask(ids, n)
+        explore = torch.log_softmax(logits.masked_fill(recent, NEG_INF), dim=-1)
+        stay = stay_log_probs(slot_logits, ids, n)
+        out = torch.where(recent, log_stay[:, None] + stay, log_migrate[:, None] + explore)
+        out[:, 0] = NEG_INF
+        return out

@@ -45,7 +45,7 @@ def user_states_for(loaded_model: Any, items: Any, categories: Any, log: EventLo
     steps = log_steps(log, items, categories)
     enc = encode_histories(loaded_model, steps, log.offsets)
     last = log.offsets[1:] - 1
-    return store.state_rows(loaded_model, categories, log.users, enc.h, enc.hidden,
+    return store.state_rows(loaded_model, items, categories, log.users, enc,
                             log.event_id[last], log.ts[last], np.diff(log.offsets))
 
 

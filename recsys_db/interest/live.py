@@ -116,7 +116,7 @@ def _update_users(conn: psycopg.Connection, loaded: store.LoadedModel, log: Even
         parts.append((rows, enc))
     for rows, enc in parts:
         last = log.offsets[rows + 1] - 1
-        states = store.state_rows(model, categories, log.users[rows], enc.h, enc.hidden,
+        states = store.state_rows(model, items, categories, log.users[rows], enc,
                                   log.event_id[last], log.ts[last], np.diff(log.offsets)[rows])
         store.write_states(conn, version, states)
     return stats

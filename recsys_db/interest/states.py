@@ -4,6 +4,10 @@
 events). `advance` continues stored states through new events only; for the LSTM and GRU this
 is the same computation as re-running the whole sequence, and for self-attention the stored
 state is the context window, so it is the same too.
+
+The stored state of a user (`Encoded.hidden`) is the encoder's part (the flattened recurrent
+state, or the attention context) followed by the last `window` steps (item, category,
+behavior) that the stay part of the heads attends over (`Encoded.recent`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from recsys_db.interest.encoder import InterestModel
 from recsys_db.interest.features import Steps
 
 STEP_FIELDS = ("item", "category", "behavior", "gap")
+RECENT_FIELDS = ("item", "category", "behavior")
 
 
 @dataclass
@@ -25,7 +30,47 @@ class Encoded:
     """Per sequence: the encoder output after the last event and what continues it."""
 
     h: torch.Tensor  # (U, d) encoder output after the last event
-    hidden: np.ndarray  # (U, H) float32: flattened recurrent state or context window
+    hidden: np.ndarray  # (U, H) float32: encoder state, then the recent window (see module doc)
+    recent: np.ndarray  # (U, 3, window) int64: item, category, behavior of the last events,
+    #                     oldest first, right-aligned (0 = empty slot)
+
+
+def recent_windows(steps: Steps, offsets: np.ndarray, window: int) -> np.ndarray:
+    """(U, 3, window): the last `window` steps of each sequence, right-aligned."""
+    ends = offsets[1:].astype(np.int64)
+    idx = ends[:, None] - window + np.arange(window)[None, :]
+    valid = idx >= offsets[:-1, None]
+    idx = np.where(valid, idx, 0)
+    out = np.zeros((len(ends), len(RECENT_FIELDS), window), dtype=np.int64)
+    for f, field in enumerate(RECENT_FIELDS):
+        values = getattr(steps, field)
+        if len(values):
+            out[:, f] = np.where(valid, values[idx], 0)
+    return out
+
+
+def _merge_recent(prior: np.ndarray, steps: Steps, offsets: np.ndarray) -> np.ndarray:
+    """Recent windows `prior` (U, 3, W) continued through each sequence's new steps."""
+    window = prior.shape[2]
+    new = recent_windows(steps, offsets, window)
+    n_new = np.minimum(np.diff(offsets), window)
+    out = np.empty_like(prior)
+    for r, k in enumerate(n_new.tolist()):
+        out[r] = np.concatenate([prior[r][:, k:], new[r][:, window - k:]], axis=1)
+    return out
+
+
+def split_hidden(model: InterestModel, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored states -> (encoder part (U, H), recent windows (U, 3, window) int64)."""
+    w = model.shape.window
+    cut = hidden.shape[1] - len(RECENT_FIELDS) * w
+    recent = np.rint(hidden[:, cut:]).astype(np.int64).reshape(len(hidden), len(RECENT_FIELDS), w)
+    return hidden[:, :cut], recent
+
+
+def _with_recent(h: torch.Tensor, encoder_part: np.ndarray, recent: np.ndarray) -> Encoded:
+    flat = recent.reshape(len(recent), -1).astype(np.float32)  # model indices < 2**24: exact
+    return Encoded(h, np.concatenate([encoder_part, flat], axis=1).astype(np.float32), recent)
 
 
 def _tensor(steps: Steps, idx: np.ndarray) -> list[torch.Tensor]:
@@ -51,7 +96,8 @@ def encode_histories(model: InterestModel, steps: Steps, offsets: np.ndarray,
                      batch_size: int = 256, initial: np.ndarray | None = None) -> Encoded:
     """Encode each sequence `steps[offsets[i]:offsets[i+1]]` (all must be non-empty).
 
-    With `initial` (recurrent encoders), sequences continue from those flattened states.
+    With `initial` (recurrent encoders: stored states, see `split_hidden`), sequences continue
+    from those states.
     """
     model.eval()
     n = len(offsets) - 1
@@ -59,6 +105,9 @@ def encode_histories(model: InterestModel, steps: Steps, offsets: np.ndarray,
     lengths = ends - starts
     if n and lengths.min() < 1:
         raise ValueError("every sequence needs at least one event")
+    prior = None
+    if initial is not None:
+        initial, prior = split_hidden(model, initial)
     hs, hidden = [], []
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
@@ -71,8 +120,11 @@ def encode_histories(model: InterestModel, steps: Steps, offsets: np.ndarray,
             hidden.append(window)
         hs.append(h)
     d = model.shape.dim
-    return Encoded(torch.cat(hs) if hs else torch.zeros(0, d),
-                   np.concatenate(hidden) if hidden else np.zeros((0, 0), np.float32))
+    recent = (recent_windows(steps, offsets, model.shape.window) if prior is None
+              else _merge_recent(prior, steps, offsets))
+    return _with_recent(torch.cat(hs) if hs else torch.zeros(0, d),
+                        np.concatenate(hidden) if hidden else np.zeros((n, 0), np.float32),
+                        recent)
 
 
 def _encode_recurrent(model: InterestModel, steps: Steps, starts: np.ndarray,
@@ -133,8 +185,9 @@ def advance(model: InterestModel, hidden: np.ndarray, steps: Steps, offsets: np.
     """Continue stored states (one row per user) through each user's new steps."""
     if model.recurrent:
         return encode_histories(model, steps, offsets, initial=hidden)
+    context, prior = split_hidden(model, hidden)
     keep = model.shape.max_len - 1
-    ctx = context_steps(hidden, model.shape.max_len)
+    ctx = context_steps(context, model.shape.max_len)
     n = len(offsets) - 1
     merged: dict[str, list[np.ndarray]] = {f: [] for f in STEP_FIELDS}
     new_offsets = [0]
@@ -149,4 +202,6 @@ def advance(model: InterestModel, hidden: np.ndarray, steps: Steps, offsets: np.
                                                  getattr(steps, field)[new]]))
         new_offsets.append(new_offsets[-1] + int(real.sum()) + new.stop - new.start)
     all_steps = Steps(*(np.concatenate(merged[f]) for f in STEP_FIELDS))
-    return encode_histories(model, all_steps, np.asarray(new_offsets, dtype=np.int64))
+    enc = encode_histories(model, all_steps, np.asarray(new_offsets, dtype=np.int64))
+    context_part, _ = split_hidden(model, enc.hidden)
+    return _with_recent(enc.h, context_part, _merge_recent(prior, steps, offsets))

@@ -20,14 +20,16 @@ import psycopg
 import torch
 from psycopg import sql
 
-from recsys_db.interest.encoder import InterestModel, ModelShape
+from recsys_db.interest.encoder import InterestModel, ModelShape, recent_mask
 from recsys_db.interest.features import Vocab
+from recsys_db.interest.states import Encoded
 from recsys_db.interest.train import TrainConfig
 from recsys_db.registry import active_version
+from recsys_db.sqlfiles import queries
 
 KIND = "interest"
 TOP_CATEGORIES = 20
-BLOB_FORMAT = "torch-state-dict-v2"  # v2: category head tied to category embeddings
+BLOB_FORMAT = "torch-state-dict-v3"  # v3: stay-or-migrate heads, item vector = id + category
 
 
 @dataclass
@@ -35,13 +37,19 @@ class UserStateRows:
     """Rows of recsys.user_states for one version (aligned arrays, one entry per user)."""
 
     user_key: np.ndarray
-    state: np.ndarray  # (U, d+1) float32, [user vector, 1]
+    state: np.ndarray  # (U, d+1) float32, [user vector, 1]: the migrate part's query
     hidden: np.ndarray  # (U, H) float32
     next_categories: np.ndarray  # (U, K) int category keys
     next_probs: np.ndarray  # (U, K) float32
     last_event_id: np.ndarray
     last_event_ts: np.ndarray  # unix seconds
     n_events: np.ndarray
+    p_migrate: np.ndarray  # (U,) P(next category is not among the last `window` events')
+    stay_query: np.ndarray  # (U, d+1) float32, [q, 0]: the stay attention's query
+    stay_items: list[np.ndarray]  # per user: item keys of the recent slots, oldest first
+    stay_bias: list[np.ndarray]  # per user: position + behavior bias of those slots
+    log_stay: np.ndarray  # (U,) log p_stay of the item head (NaN: no recent item known)
+    migrate_offset: np.ndarray  # (U,) log(1 - p_stay) - log Z: added to <[u,1], [e_i,b_i]>
 
 
 @dataclass
@@ -69,18 +77,48 @@ def model_from_blob(blob: bytes) -> tuple[InterestModel, Vocab, Vocab]:
     return model, Vocab(data["item_keys"].numpy()), Vocab(data["category_keys"].numpy())
 
 
-def state_rows(model: InterestModel, categories: Vocab, user_key: np.ndarray, h: torch.Tensor,
-               hidden: np.ndarray, last_event_id: np.ndarray, last_event_ts: np.ndarray,
-               n_events: np.ndarray) -> UserStateRows:
-    """User vectors ([u, 1]) and top predicted next categories from encoder outputs `h`."""
-    with torch.no_grad():
-        u = model.pgvector_user(model.user_vector(h)).numpy().astype(np.float32)
-        probs = torch.softmax(model.category_logits(h), dim=-1)
-        k = min(TOP_CATEGORIES, probs.shape[1] - 1)
-        top_p, top_i = probs.topk(k, dim=-1)
+@torch.no_grad()
+def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: np.ndarray,
+               enc: Encoded, last_event_id: np.ndarray, last_event_ts: np.ndarray,
+               n_events: np.ndarray, batch_size: int = 256) -> UserStateRows:
+    """Everything SQL needs to score items exactly as the model does (see encoder.py): the
+    migrate query [u, 1] and its offset log(1 - p_stay) - log Z, the stay query [q, 0] with the
+    recent items and their slot biases, log p_stay; plus p_migrate and the top predicted next
+    categories (the category head's mixture)."""
+    h, recent = enc.h, torch.from_numpy(enc.recent)
+    ids, cat_ids, behavior = recent[:, 0], recent[:, 1], recent[:, 2]
+    u = model.user_vector(h)
+    log_stay, log_migrate = model.item_stay.log_gate(h)
+    empty = (ids == 0).all(-1)
+    log_migrate = log_migrate.masked_fill(empty, 0.0)
+    log_z = torch.cat([
+        model.item_scores(u[lo:lo + batch_size]).masked_fill(
+            recent_mask(ids[lo:lo + batch_size], len(items)), float("-inf")).logsumexp(-1)
+        for lo in range(0, len(h), batch_size)]) if len(h) else torch.zeros(0)
+    q = model.item_stay.query(h)
+    bias = model.item_stay.slot_bias(behavior)
+    cat_probs = torch.cat([
+        model.category_log_probs(h[lo:lo + batch_size], cat_ids[lo:lo + batch_size],
+                                 behavior[lo:lo + batch_size]).exp()
+        for lo in range(0, len(h), batch_size)]) if len(h) else torch.zeros(0, 1)
+    cat_stay, _ = model.category_stay.log_gate(h)
+    p_migrate = torch.where((cat_ids == 0).all(-1), 1.0, 1.0 - cat_stay.exp())
+    k = min(TOP_CATEGORIES, cat_probs.shape[1] - 1)
+    top_p, top_i = cat_probs.topk(k, dim=-1)
     keys = categories.keys[np.maximum(top_i.numpy() - 1, 0)]
-    return UserStateRows(user_key, u, hidden, keys, top_p.numpy().astype(np.float32),
-                         last_event_id, last_event_ts, n_events)
+    ids_np, bias_np = ids.numpy(), bias.numpy().astype(np.float32)
+    filled = ids_np > 0
+    item_keys = items.keys[np.maximum(ids_np - 1, 0)] if len(items) else ids_np
+    zero = torch.zeros(len(h), 1)
+    return UserStateRows(
+        user_key, model.pgvector_user(u).numpy().astype(np.float32), enc.hidden, keys,
+        top_p.numpy().astype(np.float32), last_event_id, last_event_ts, n_events,
+        p_migrate.numpy().astype(np.float32),
+        torch.cat([q, zero], dim=1).numpy().astype(np.float32),
+        [item_keys[r][filled[r]] for r in range(len(h))],
+        [bias_np[r][filled[r]] for r in range(len(h))],
+        torch.where(empty, float("nan"), log_stay).numpy().astype(np.float64),
+        (log_migrate - log_z).numpy().astype(np.float64))
 
 
 def _vec(row: np.ndarray) -> str:
@@ -137,29 +175,25 @@ def _write_item_vectors(conn: psycopg.Connection, version: int, dim: int, items:
 
 def write_states(conn: psycopg.Connection, version: int, s: UserStateRows) -> None:
     """Upsert user states of `version` (COPY into a temp table, then one INSERT ... ON CONFLICT)."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recsys_state_stage "
-                 "(LIKE recsys.user_states INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    with conn.cursor().copy(
-        "COPY pg_temp.recsys_state_stage (user_key, version_id, state, hidden, next_categories,"
-        " next_category_probs, last_event_id, last_event_ts, n_events) FROM STDIN"
-    ) as copy:
+    sql_ = queries("states.sql")
+    conn.execute(sql_["create_stage"])
+    with conn.cursor().copy(sql_["copy_stage"]) as copy:
         lines = []
         for r in range(len(s.user_key)):
             lines.append(
                 f"{s.user_key[r]}\t{version}\t{_vec(s.state[r])}\t{_arr(s.hidden[r])}\t"
                 f"{_arr(s.next_categories[r], '{}')}\t{_arr(s.next_probs[r])}\t"
-                f"{s.last_event_id[r]}\t{_ts(s.last_event_ts[r])}\t{s.n_events[r]}\n")
+                f"{s.last_event_id[r]}\t{_ts(s.last_event_ts[r])}\t{s.n_events[r]}\t"
+                f"{s.p_migrate[r]:.7g}\t{_vec(s.stay_query[r])}\t"
+                f"{_arr(s.stay_items[r], '{}')}\t{_arr(s.stay_bias[r])}\t"
+                f"{_num(s.log_stay[r])}\t{_num(s.migrate_offset[r])}\n")
         copy.write("".join(lines))
-    conn.execute(
-        "INSERT INTO recsys.user_states SELECT user_key, version_id, state, hidden,"
-        " next_categories, next_category_probs, last_event_id, last_event_ts, n_events, now()"
-        " FROM pg_temp.recsys_state_stage ON CONFLICT (user_key, version_id) DO UPDATE SET"
-        " state = excluded.state, hidden = excluded.hidden,"
-        " next_categories = excluded.next_categories,"
-        " next_category_probs = excluded.next_category_probs,"
-        " last_event_id = excluded.last_event_id, last_event_ts = excluded.last_event_ts,"
-        " n_events = excluded.n_events, updated_at = now()")
-    conn.execute("DELETE FROM pg_temp.recsys_state_stage")
+    conn.execute(sql_["upsert_from_stage"])
+    conn.execute(sql_["clear_stage"])
+
+
+def _num(x: float) -> str:
+    return "\\N" if not np.isfinite(x) else f"{x:.17g}"
 
 
 def _ts(seconds: int) -> str:

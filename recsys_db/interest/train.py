@@ -1,13 +1,17 @@
 """Training of the interest encoder on every position of every sequence.
 
 Sequences are cut into windows of `max_len` inputs (each event is a target exactly once) and
-batched; at every position the model predicts the next item and the next category (one loss:
-item CE + category_weight * category CE). Catalogs up to `full_softmax_max_items` use a full
-softmax; larger ones a sampled softmax (shared negatives drawn from unigram^0.75, log-Q
-corrected, accidental hits masked; the same for categories beyond
-`full_softmax_max_categories`). AdamW with weight decay, dropout, early stopping on the sum
-of next-item and next-category validation NDCG@10 (full ranking), fixed seed, and a
-checkpoint after every epoch so an interrupted run resumes where it stopped.
+batched; at every position the model predicts the next item and the next category with its
+stay-or-migrate heads (see `encoder.py`), and the loss is the negative log-likelihood of the
+mixture: -log(p_stay * P_stay(target)) when the target is among the user's last `window` events
+(the stay part reads them across window boundaries), else -log((1 - p_stay) * P_migrate(target)).
+Item loss + category_weight * category loss. The migrate softmax is a full cross-entropy over
+the catalog (recent items masked) up to `full_softmax_max_items` items - full CE is what makes
+SASRec strong (Klenitskiy & Vasilev, RecSys 2023) - and a sampled softmax beyond (`negatives`
+shared negatives drawn from unigram^0.75 per batch, log-Q corrected, accidental hits masked;
+recent items are not masked among sampled negatives). Adam(W), dropout, early stopping on
+next-item validation NDCG@10 (full ranking), fixed seed, and a checkpoint after every epoch so
+an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -23,11 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from recsys_db.interest.encoder import InterestModel, ModelShape
+from recsys_db.interest.encoder import InterestModel, ModelShape, StayOrMigrate, recent_mask
 from recsys_db.interest.features import Steps, Vocab, log_steps
-from recsys_db.interest.states import encode_histories
+from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.sequences import EventLog
 
 LOGIT_BUDGET = 1 << 25  # floats of logits per chunk of the full softmax (128 MB)
@@ -40,16 +43,23 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 256  # windows per batch
     max_len: int = 50
+    window: int = 50  # recent events the stay part attends over
+    layers: int = 0  # 0: 2 blocks for attention (the SASRec recipe), 1 layer for lstm/gru
     lr: float = 5e-3
     weight_decay: float = 1e-4
     dropout: float = 0.1
     category_weight: float = 1.0
-    full_softmax_max_items: int = 20_000
-    full_softmax_max_categories: int = 1_000
-    negatives: int = 512
+    full_softmax_max_items: int = 60_000
+    full_softmax_max_categories: int = 20_000
+    negatives: int = 2048
     patience: int = 4
     seed: int = 0
     threads: int | None = None
+
+    def resolved_layers(self) -> int:
+        if self.layers:
+            return self.layers
+        return 2 if self.encoder == "attention" else 1
 
 
 @dataclass
@@ -85,6 +95,15 @@ def build_vocabs(log: EventLog) -> tuple[Vocab, Vocab]:
     return Vocab(np.unique(log.item)), Vocab(categories[categories > 0])
 
 
+def item_categories(log: EventLog, items: Vocab, categories: Vocab) -> np.ndarray:
+    """(len(items) + 1,) model category index of each model item (its latest category)."""
+    out = np.zeros(len(items) + 1, dtype=np.int64)
+    order = np.argsort(log.ts, kind="stable")  # later events overwrite earlier ones
+    out[items.index(log.item[order])] = categories.index(log.category[order])
+    out[0] = 0
+    return out
+
+
 def windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """(start, number of inputs) of every training window; inputs predict the next event."""
     starts, ends = offsets[:-1], offsets[1:]
@@ -117,11 +136,13 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
         items, categories = build_vocabs(log)
     steps = log_steps(log, items, categories)
     shape = ModelShape(len(items), len(categories), config.dim, config.encoder, config.dropout,
-                       config.max_len)
+                       config.max_len, layers=config.resolved_layers(), window=config.window)
     model = InterestModel(shape)
+    model.set_item_categories(torch.from_numpy(item_categories(log, items, categories)))
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr,
                               weight_decay=config.weight_decay, fused=True)
     w_start, w_len = windows(log.offsets, config.max_len)
+    w_first = log.offsets[np.searchsorted(log.offsets, w_start, side="right") - 1]
     if len(w_start) == 0:
         raise ValueError("no user has two or more events: nothing to learn from")
     item_softmax = _Softmax(steps.item, len(items), config.full_softmax_max_items,
@@ -144,16 +165,15 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
         if stop_after_epochs is not None and trained_epochs >= stop_after_epochs:
             break
         t0 = time.perf_counter()
-        loss = _train_epoch(model, optim, steps, w_start, w_len, config,
+        loss = _train_epoch(model, optim, steps, (w_first, w_start, w_len), config,
                             (item_softmax, category_softmax), rng, on_batch)
         trained_epochs += 1
         state.epoch += 1
         record = {"epoch": state.epoch, "loss": loss, "seconds": time.perf_counter() - t0}
         if valid is not None:
             record.update(validate(model, valid))
-            # Both heads count: on sparse catalogs the next-item NDCG can stay near 0 for
-            # epochs while the category head is still improving.
-            metric = record["valid_ndcg10"] + record["valid_ndcg10_category"]
+            # Next-item NDCG alone: a sum lets the easy category head decide.
+            metric = record["valid_ndcg10"]
             record["valid_score"] = metric
         else:
             metric = -loss
@@ -188,9 +208,10 @@ class _State:
 
 
 class _Softmax:
-    """Cross-entropy over a vocabulary (index 0 = padding, never a class): full softmax up to
-    `full_max` classes, else sampled softmax with `negatives` shared negatives drawn from
-    unigram^0.75 per batch, log-Q corrected, accidental hits masked."""
+    """Log-likelihood of targets under a softmax over a vocabulary (index 0 = padding, never a
+    class) without each row's excluded ids: full softmax up to `full_max` classes, else sampled
+    softmax with `negatives` shared negatives drawn from unigram^0.75 per batch, log-Q
+    corrected, accidental hits masked (excluded ids are not masked among the negatives)."""
 
     def __init__(self, ids: np.ndarray, n: int, full_max: int, negatives: int,
                  rng: np.random.Generator) -> None:
@@ -203,40 +224,74 @@ class _Softmax:
         self.k = min(negatives, n)
         self.rng = rng
 
-    def loss(self, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-             target: torch.Tensor) -> torch.Tensor:
-        keep = target > 0
-        u, target = u[keep], target[keep]
-        if len(target) == 0:
-            return u.sum() * 0.0
+    def log_likelihood(self, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                       target: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
+        """(R,) log P(target) for rows u (R, d); `exclude` (R, W) ids masked out (0 = none)."""
         if self.full:
             chunk = max(1, LOGIT_BUDGET // weight.shape[0])
-            total = u.new_zeros(())
+            parts = []
             for lo in range(0, len(u), chunk):
                 logits = u[lo:lo + chunk] @ weight.T + bias
-                logits[:, 0] = float("-inf")
-                total = total + F.cross_entropy(logits, target[lo:lo + chunk], reduction="sum")
-            return total / len(u)
+                logits = logits.masked_fill(recent_mask(exclude[lo:lo + chunk],
+                                                        weight.shape[0] - 1), float("-inf"))
+                t = target[lo:lo + chunk]
+                parts.append(logits.gather(1, t[:, None])[:, 0] - logits.logsumexp(-1))
+            return torch.cat(parts)
         neg = torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
         pos_logit = (u * weight[target]).sum(-1) + bias[target] - self.log_q[target]
         neg_logit = u @ weight[neg].T + bias[neg] - self.log_q[neg]
         neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
         logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
-        return F.cross_entropy(logits, torch.zeros(len(u), dtype=torch.long))
+        return pos_logit - logits.logsumexp(-1)
+
+
+def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
+              ids: torch.Tensor, target: torch.Tensor, softmax: _Softmax,
+              query: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Summed -log P(target) of the mixture of one head: the stay part for rows whose target
+    is in their window, else the migrate softmax (`query` rows against `weight`, `bias`)."""
+    keep = target > 0
+    h, slot_logits, ids, target, query = (x[keep] for x in (h, slot_logits, ids, target, query))
+    if len(target) == 0:
+        return h.sum() * 0.0
+    match = ids == target[:, None]
+    stays = match.any(-1)
+    log_stay, log_migrate = head.log_gate(h)
+    log_migrate = log_migrate.masked_fill((ids == 0).all(-1), 0.0)
+    total = h.new_zeros(())
+    if stays.any():
+        a = torch.log_softmax(slot_logits[stays], dim=-1)
+        stay_ll = a.masked_fill(~match[stays], float("-inf")).logsumexp(-1)
+        total = total - (log_stay[stays] + stay_ll).sum()
+    moves = ~stays
+    if moves.any():
+        migrate_ll = softmax.log_likelihood(query[moves], weight, bias, target[moves],
+                                            ids[moves])
+        total = total - (log_migrate[moves] + migrate_ll).sum()
+    return total
+
+
+def _band(values: torch.Tensor, length: int, window: int) -> torch.Tensor:
+    """(B, window - 1 + T) -> (B, T, window): the window ending at each of the T positions."""
+    return values.unfold(1, window, 1)[:, :length]
 
 
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
-                 w_start: np.ndarray, w_len: np.ndarray, config: TrainConfig,
+                 win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig,
                  softmaxes: tuple[_Softmax, _Softmax], rng: np.random.Generator,
                  on_batch: BatchCallback | None) -> float:
     model.train()
+    w_first, w_start, w_len = win
     order = rng.permutation(len(w_start))
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
-    pos = np.arange(config.max_len + 1)
+    t_max, back = config.max_len, model.shape.window - 1
+    pos = np.arange(t_max + 1)
+    ext_pos = np.arange(-back, t_max)
+    items_sm, categories_sm = softmaxes
     for b in range(n_batches):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-        starts, lens = w_start[idx], w_len[idx]
+        first, starts, lens = w_first[idx], w_start[idx], w_len[idx]
         valid = pos[None, :] < (lens + 1)[:, None]
         gather = np.where(valid, starts[:, None] + pos[None, :], 0)
         cols = []
@@ -248,24 +303,44 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
         inputs = [c[:, :-1] for c in cols]
         pad = torch.from_numpy(~valid[:, :-1])
         target_mask = torch.from_numpy(valid[:, 1:])
+        # the stay part's slots: each input position's last `window` events, across the
+        # window's start (within the user's own sequence)
+        ext = starts[:, None] + ext_pos[None, :]
+        ext_ok = (ext >= first[:, None]) & (ext_pos[None, :] < lens[:, None])
+        ext = np.where(ext_ok, ext, 0)
+        slots = {}
+        for name in ("item", "category", "behavior"):
+            values = getattr(steps, name)[ext]
+            values[~ext_ok] = 0
+            slots[name] = torch.from_numpy(values)
         out, _ = model.encode(model.embed(*inputs), pad)
         h = out[target_mask]
         target_item = item[:, 1:][target_mask]
         target_cat = category[:, 1:][target_mask]
-        items_sm, categories_sm = softmaxes
-        loss = items_sm.loss(model.user_vector(h), model.item_in.weight,
-                             model.item_bias.weight[:, 0], target_item)
+        item_ids = _band(slots["item"], t_max, back + 1)[target_mask]
+        cat_ids = _band(slots["category"], t_max, back + 1)[target_mask]
+        beh = _band(slots["behavior"], t_max, back + 1)
+        item_keys = model.item_matrix()[slots["item"]]
+        item_slots = model.item_stay.band_logits(out, item_keys, beh)[target_mask]
+        item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
+        n_rows = len(target_item)
+        loss = _head_nll(model.item_stay, h, item_slots, item_ids, target_item, items_sm,
+                         model.user_vector(h), model.item_matrix(),
+                         model.item_bias.weight[:, 0])
         if config.category_weight > 0:
-            loss = loss + config.category_weight * categories_sm.loss(
-                model.category_query(h), model.category_in.weight, model.category_bias,
-                target_cat)
+            cat_keys = model.category_in(slots["category"])
+            cat_slots = model.category_stay.band_logits(out, cat_keys, beh)[target_mask]
+            cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
+            loss = loss + config.category_weight * _head_nll(
+                model.category_stay, h, cat_slots, cat_ids, target_cat, categories_sm,
+                model.category_query(h), model.category_in.weight, model.category_bias)
+        loss = loss / max(n_rows, 1)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optim.step()
-        n = int(target_mask.sum())
-        total += loss.item() * n
-        count += n
+        total += loss.item() * n_rows
+        count += n_rows
         if on_batch:
             on_batch(b + 1, n_batches, loss.item())
     return total / max(count, 1)
@@ -273,24 +348,34 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
 
 @torch.no_grad()
 def validate(model: InterestModel, valid: Validation, k: int = 10) -> dict[str, float]:
-    """Full-ranking next-item NDCG@k / HR@k and next-category NDCG@k on validation targets."""
+    """Full-ranking next-item NDCG@k / HR@k and next-category NDCG@k on validation targets,
+    scored by the whole model (stay and migrate parts)."""
     enc = encode_histories(model, valid.steps, valid.offsets)
-    u = model.user_vector(enc.h)
     out: dict[str, float] = {}
-    for name, scores, target in (
-        ("", model.item_scores(u), valid.target_item),
-        ("_category", model.category_logits(enc.h), valid.target_category),
+    for name, score, target in (
+        ("", lambda lo, hi: model.item_log_probs(enc.h[lo:hi], *_recent(enc, lo, hi, 0)),
+         valid.target_item),
+        ("_category",
+         lambda lo, hi: model.category_log_probs(enc.h[lo:hi], *_recent(enc, lo, hi, 1)),
+         valid.target_category),
     ):
-        scores[:, 0] = float("-inf")
         t = torch.from_numpy(target)
-        known = t > 0
-        target_score = scores.gather(1, t.clamp(min=0)[:, None])
-        rank = (scores > target_score).sum(1) + 1
-        hit = known & (rank <= k)
+        ranks = []
+        for lo in range(0, len(t), 256):
+            scores = score(lo, min(lo + 256, len(t)))
+            target_score = scores.gather(1, t[lo:lo + 256].clamp(min=0)[:, None])
+            ranks.append((scores > target_score).sum(1) + 1)
+        rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+        hit = (t > 0) & (rank <= k)
         ndcg = torch.where(hit, 1.0 / torch.log2(rank.float() + 1), torch.zeros(()))
         out[f"valid_ndcg{k}{name}"] = float(ndcg.mean()) if len(t) else 0.0
         out[f"valid_hr{k}{name}"] = float(hit.float().mean()) if len(t) else 0.0
     return out
+
+
+def _recent(enc: Encoded, lo: int, hi: int, field: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, behaviors) of the recent windows of rows lo:hi; field 0 items, 1 categories."""
+    return (torch.from_numpy(enc.recent[lo:hi, field]), torch.from_numpy(enc.recent[lo:hi, 2]))
 
 
 def _save_checkpoint(path: Path, model: InterestModel, optim: torch.optim.Optimizer,
