@@ -41,6 +41,8 @@ class Job:
     description: str
     run: JobFn
     config_ref: str | None = None  # "module:Class", the dataclass its options fill
+    # options beside the dataclass's fields: (name, "module:function" that checks a value)
+    extra_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def config(self) -> type | None:
@@ -56,10 +58,11 @@ def _train_interest(conn: psycopg.Connection, run_id: int, **options: Any) -> di
     from recsys_db.interest.job import train_interest
     from recsys_db.interest.train import TrainConfig
 
-    callbacks = {k: options.pop(k) for k in ("on_epoch", "on_batch") if k in options}
+    extra = {k: options.pop(k) for k in ("on_epoch", "on_batch", "on_trial", "tune_minutes")
+             if k in options}
     return train_interest(conn, TrainConfig(**options),
                           checkpoint_dir=recsys_home() / "checkpoints", job_run_id=run_id,
-                          **callbacks)
+                          **extra)
 
 
 def _refresh_states(conn: psycopg.Connection, run_id: int, **_: Any) -> dict[str, Any]:
@@ -91,7 +94,8 @@ def _refresh_transitions(conn: psycopg.Connection, run_id: int, **_: Any) -> dic
 
 JOBS: dict[str, Job] = {j.name: j for j in (
     Job("train-interest", "train the interest encoder; promote the new version",
-        _train_interest, "recsys_db.interest.train:TrainConfig"),
+        _train_interest, "recsys_db.interest.train:TrainConfig",
+        (("tune_minutes", "recsys_db.interest.tune:check_minutes"),)),
     Job("refresh-states", "advance user states through new events (no retraining)",
         _refresh_states),
     Job("train-cf", "item-item co-occurrence neighbours and item popularity, as a new version",

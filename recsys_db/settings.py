@@ -133,12 +133,23 @@ def cron_trigger(expr: str, timezone: str = "UTC", job: str = "") -> CronTrigger
 
 
 def check_options(job: str, options: dict[str, Any]) -> None:
-    """Job options must be fields of that job's config dataclass."""
+    """Job options must be fields of that job's config dataclass or its extra options (whose
+    values are checked too, e.g. train-interest's tune_minutes)."""
+    import importlib
+
     from recsys_db.jobs import JOBS
 
     config_type = JOBS[job].config
+    extra = dict(JOBS[job].extra_options)
     known = {f.name for f in dataclasses.fields(config_type)} if config_type else set()
+    known |= set(extra)
     unknown = set(options) - known
     if unknown:
         raise ConfigError(f"[jobs.{job}]: unknown option(s) {sorted(unknown)}; known: "
                           f"{', '.join(sorted(known)) or 'none'}")
+    for name in extra.keys() & options.keys():
+        module, _, function = extra[name].partition(":")
+        try:
+            getattr(importlib.import_module(module), function)(options[name])
+        except ValueError as exc:
+            raise ConfigError(f"[jobs.{job}]: {name}: {exc}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import psycopg
 
 from recsys_db.interest import store
-from recsys_db.interest.features import log_steps
+from recsys_db.interest.features import Vocab, log_steps
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import (
     BatchCallback,
@@ -52,15 +53,32 @@ def user_states_for(loaded_model: Any, items: Any, categories: Any, log: EventLo
 def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
                    checkpoint_dir: Path | None = None, activate: bool = True,
                    job_run_id: int | None = None, on_epoch: EpochCallback | None = None,
-                   on_batch: BatchCallback | None = None) -> dict[str, Any]:
+                   on_batch: BatchCallback | None = None, tune_minutes: float | None = None,
+                   on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train on all events in the database, write a version and promote it (activated unless
-    its validation score is worse than the active version's beyond the tolerance)."""
+    its validation score is worse than the active version's beyond the tolerance).
+
+    With `tune_minutes`, first search the hyperparameters for that long on the validation
+    targets (see `tune.py`); the version is the best trial's model, its params the chosen
+    settings, and the metrics' `tuning` lists the trials."""
     t0 = time.perf_counter()
+    if tune_minutes is not None:
+        from recsys_db.interest.tune import check_minutes
+
+        tune_minutes = check_minutes(tune_minutes)  # before reading any event
     log = load_event_log(conn)
     if len(log) == 0:
         raise ValueError("no events: load some with `recsys-db ingest` first")
-    result, valid = fit_on_log(log, config, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch,
-                               on_batch=on_batch)
+    tuning = None
+    if tune_minutes is None:
+        result, valid = fit_on_log(log, config, checkpoint_dir=checkpoint_dir,
+                                   on_epoch=on_epoch, on_batch=on_batch)
+    else:
+        from recsys_db.interest.tune import tune_on_log
+
+        search = tune_on_log(log, config, tune_minutes, on_epoch=on_epoch, on_batch=on_batch,
+                             on_trial=on_trial)
+        result, valid, config, tuning = search.result, search.valid, search.config, search.summary
     items, categories = result.items, result.categories
     states = user_states_for(result.model, items, categories, log)
     metrics = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
@@ -71,6 +89,8 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
     if result.history and valid is not None:
         best = result.history[result.best_epoch - 1]
         metrics.update({k: v for k, v in best.items() if k.startswith("valid_")})
+    if tuning is not None:
+        metrics["tuning"] = tuning
     version = store.write_version(conn, result.model, items, categories, states,
                                   dataclasses.asdict(config), metrics, job_run_id)
     promotion = promote(conn, version) if activate else None
@@ -88,6 +108,15 @@ def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | Non
                ) -> tuple[TrainResult, Validation | None]:
     """Train an encoder on `log`, early-stopping on each user's held-out last event; returns
     the result and the validation set it used (None when no user has 3 events)."""
+    train_log, items, categories, valid = validation_split(log)
+    result = train(train_log, config, valid, items=items, categories=categories,
+                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
+    return result, valid
+
+
+def validation_split(log: EventLog) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
+    """(log without each user's last event, item and category vocabularies of the whole log,
+    the held-out last events as validation targets; None when no user has 3 events)."""
     train_log, held = holdout_last(log)
     items, categories = build_vocabs(log)
     valid = None
@@ -95,9 +124,7 @@ def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | Non
         valid = Validation(log_steps(train_log, items, categories), train_log.offsets,
                            items.index(log.item[held]), categories.index(log.category[held]))
         valid = _only_users_with_targets(train_log, log, held, valid)
-    result = train(train_log, config, valid, items=items, categories=categories,
-                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
-    return result, valid
+    return train_log, items, categories, valid
 
 
 def _only_users_with_targets(train_log: EventLog, log: EventLog, held: np.ndarray,
