@@ -255,6 +255,11 @@ def jobs_run(
     epochs: Annotated[int | None, typer.Option(help="train-interest: maximum epochs")] = None,
     max_len: Annotated[int | None, typer.Option(help="train-interest: training window")] = None,
     seed: Annotated[int | None, typer.Option(help="train-interest: random seed")] = None,
+    tune: Annotated[str | None, typer.Option(
+        "--tune", metavar="MINUTES",
+        help="train-interest: first search dim, layers, lr, dropout, batch size, weight decay "
+             "and window for MINUTES on validation targets (Optuna), then keep the best "
+             "trial's model")] = None,
     retries: Annotated[int, typer.Option(
         help="Retries after a failure, with exponential backoff.")] = 0,
     backoff: Annotated[float | None, typer.Option(
@@ -272,30 +277,55 @@ def jobs_run(
     settings = load_settings(config_file)
     flags = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len, "seed": seed}
     given = {k: v for k, v in flags.items() if v is not None}
+    if tune is not None:
+        from recsys_db.interest.tune import check_minutes
+
+        try:
+            given["tune_minutes"] = check_minutes(tune)
+        except ValueError:
+            _fail(f"--tune: expected a number of minutes > 0, got {tune!r}")
     if given and name != "train-interest":
-        _fail(f"--{'/--'.join(given).replace('_', '-')} only apply to train-interest")
+        flag_names = ["tune" if k == "tune_minutes" else k.replace("_", "-") for k in given]
+        _fail(f"--{'/--'.join(flag_names)} only apply to train-interest")
     options: dict[str, object] = {**settings.job_options.get(name, {}), **given}
     check_options(name, options)
     backoff_s = settings.backoff_seconds if backoff is None else backoff
     if name == "train-interest":
         progress = bar(f"train-interest ({options.get('encoder', 'lstm')})")
         progress.start()
+        tuning = "tune_minutes" in options
         task = progress.add_task("epoch 1", total=None)
-        epoch = {"n": 1, "metric": ""}
+        epoch = {"n": 1, "metric": "", "trial": "trial 0 " if tuning else ""}
 
         def on_batch(done: int, total: int, loss: float) -> None:
             progress.update(task, completed=done, total=total,
-                            description=f"epoch {epoch['n']} loss {loss:.3f}{epoch['metric']}")
+                            description=f"{epoch['trial']}epoch {epoch['n']} loss {loss:.3f}"
+                                        f"{epoch['metric']}")
 
         def on_epoch(record: dict[str, float]) -> None:
             epoch["n"] = int(record["epoch"]) + 1
             if "valid_ndcg10" in record:
                 epoch["metric"] = f" | valid NDCG@10 {record['valid_ndcg10']:.4f}"
+            if tuning:  # a line per trial instead
+                return
             console.print(f"epoch {int(record['epoch'])}: loss {record['loss']:.4f}"
                           + "".join(f", {k} {v:.4f}" for k, v in record.items()
                                     if k.startswith("valid_")))
 
+        def on_trial(record: dict[str, object]) -> None:
+            epoch.update(n=1, metric="", trial=f"trial {int(record['number']) + 1} ")
+            value = record["value"]
+            console.print(
+                f"trial {record['number']} {str(record['state']).lower()}: valid NDCG@10 "
+                + (f"{value:.4f}" if isinstance(value, float) else "-")
+                + f" after {record['epochs']} epoch(s), {record['seconds']} s; "
+                + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in dict(record["params"]).items()),
+                markup=False)
+
         options.update(on_batch=on_batch, on_epoch=on_epoch)
+        if tuning:
+            options["on_trial"] = on_trial
     else:
         progress = None
     try:
@@ -309,6 +339,12 @@ def jobs_run(
             progress.stop()
     result.pop("history", None)
     result.pop("tradeoffs", None)
+    tuning = result.pop("tuning", None)
+    if tuning and not as_json:  # the trials are in recsys.job_runs.metrics
+        result.update(tune_trials=len(tuning["trials"]), tune_best_trial=tuning["best_trial"],
+                      tune_best_params=tuning["best_params"])
+    elif tuning:
+        result["tuning"] = tuning
     if as_json:
         print(json.dumps(result, default=str))
     else:
