@@ -318,7 +318,9 @@ def jobs_run(
             console.print(
                 f"trial {record['number']} {str(record['state']).lower()}: valid NDCG@10 "
                 + (f"{value:.4f}" if isinstance(value, float) else "-")
-                + f" after {record['epochs']} epoch(s), {record['seconds']} s; "
+                + f" after {record['epochs']} epoch(s)"
+                + (" (stopped at the deadline)" if record.get("stopped_at_deadline") else "")
+                + f", {record['seconds']} s; "
                 + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in dict(record["params"]).items()),
                 markup=False)

@@ -97,3 +97,15 @@ def test_cli_tune_flag(db_url, synthetic):
     assert "trial 0 complete: valid NDCG@10" in result.output
     _, params = _run_and_version(db_url, out["run_id"])
     assert {k: params[k] for k in out["tuning"]["best_params"]} == out["tuning"]["best_params"]
+
+
+def test_settings_file_takes_tune_minutes(tmp_path):
+    from recsys_db.settings import load_settings
+
+    good = tmp_path / "good.toml"
+    good.write_text('[jobs.train-interest]\ndim = 32\ntune_minutes = 30\n')
+    assert load_settings(good).job_options["train-interest"]["tune_minutes"] == 30
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[jobs.train-interest]\ntune_minutes = "soon"\n')
+    with pytest.raises(ConfigError, match="tune_minutes: tune minutes must be a number"):
+        load_settings(bad)
