@@ -109,3 +109,27 @@ def test_settings_file_takes_tune_minutes(tmp_path):
     bad.write_text('[jobs.train-interest]\ntune_minutes = "soon"\n')
     with pytest.raises(ConfigError, match="tune_minutes: tune minutes must be a number"):
         load_settings(bad)
+
+
+def test_trial_running_at_the_deadline_stops_after_its_epoch():
+    """A budget shorter than one epoch: trial 0 (the given config) stops after its first epoch,
+    keeps it, and no other trial starts."""
+    import numpy as np
+
+    from recsys_db.interest.train import TrainConfig
+    from recsys_db.interest.tune import tune_on_log
+    from recsys_db.sequences import from_arrays
+
+    spec = synth.make_spec(users=60, items=200, events=2_000, seed=3)
+    blocks = list(synth.iter_blocks(spec))
+    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
+            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
+    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
+                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+    config = TrainConfig(**{**TINY, "epochs": 5, "patience": 10})
+    search = tune_on_log(log, config, 0.001)
+    [trial] = search.summary["trials"]
+    assert trial["state"] == "COMPLETE" and trial["stopped_at_deadline"]
+    assert trial["epochs"] == 1 and search.result.epochs_run == 1
+    assert search.config.epochs == 5  # the settings as chosen; metrics say how many ran
+    assert search.summary["best_value"] == pytest.approx(trial["value"])

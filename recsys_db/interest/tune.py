@@ -120,9 +120,10 @@ def tune_on_log(log_: EventLog, base: TrainConfig, minutes: float, *,
         result = train(train_log, running, valid, items=items, categories=categories,
                        on_epoch=epoch_done, on_batch=on_batch)
         trial.set_user_attr("best_epoch", result.best_epoch)
-        if not best or result.best_metric > best["result"].best_metric:
-            best.update(result=result, config=config, number=trial.number)
-        return result.best_metric
+        value = result.history[result.best_epoch - 1]["valid_ndcg10"]  # of the epoch kept
+        if not best or value > best["value"]:
+            best.update(result=result, config=config, number=trial.number, value=value)
+        return value
 
     def trial_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         record = _trial_record(trial)
@@ -145,12 +146,12 @@ def tune_on_log(log_: EventLog, base: TrainConfig, minutes: float, *,
         "minutes": minutes, "seconds": round(time.monotonic() - started, 1),
         "objective": "valid_ndcg10 (next item, each user's held-out last event)",
         "sampler": f"TPE(seed={base.seed})",
-        "pruner": f"median(n_warmup_steps={WARMUP_EPOCHS})",
+        "pruner": f"median(n_startup_trials=2, n_warmup_steps={WARMUP_EPOCHS})",
         "space": {name: repr(dist) for name, dist in space.items()},
         "trials": trials,
         "complete": sum(t["state"] == "COMPLETE" for t in trials),
         "pruned": sum(t["state"] == "PRUNED" for t in trials),
-        "best_trial": best["number"], "best_value": best["result"].best_metric,
+        "best_trial": best["number"], "best_value": best["value"],
         "best_params": {name: getattr(best["config"], name) for name in space},
     }
     return Search(best["result"], valid, best["config"], summary)
