@@ -124,11 +124,18 @@ def show_interest(version: int) -> None:
         console.print(profile)
         drift = conn.execute("SELECT * FROM recsys.interest_drift(%s)", (user,)).fetchone()
         console.print(f"    interest_drift: {drift[0]:.3f} (JS divergence); gaining {drift[1]}, "
-                      f"losing {drift[2]}")
+                      f"losing {drift[2]}; p_migrate {drift[3]:.3f} (next event leaves the "
+                      "categories of the last 50)")
+        movers = Table("user", "p_migrate", "last event",
+                       title="SELECT * FROM recsys.about_to_migrate(k => 5)")
+        for mover, p, last in conn.execute("SELECT * FROM recsys.about_to_migrate(k => 5)"):
+            movers.add_row(mover, f"{p:.3f}", str(last))
+        console.print(movers)
         dim = conn.execute("SELECT dim FROM recsys.model_versions WHERE version_id = %s",
                            (version,)).fetchone()[0]
         top = Table("rank", "item", "category", "score",
-                    title=f"top 10 items for user {user} from pgvector (HNSW, inner product)")
+                    title=f"top 10 items for user {user} from pgvector (HNSW, inner product): "
+                          "the model's migrate part")
         query = (f"SELECT i.item_id, c.category_id, -(e.embedding::vector({dim}) <#> s.state) "
                  f"FROM recsys.item_embeddings_v{version} e "
                  "JOIN recsys.items i USING (item_key) "
