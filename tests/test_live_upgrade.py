@@ -34,7 +34,8 @@ class Load:
     """Calls, failures and latencies of the clients, with the time of each call."""
     calls: list[tuple[str, float, float, float]] = field(default_factory=list)
     # (function, start, end, ms) of every call, failed or not
-    errors: list[tuple[float, BaseException]] = field(default_factory=list)  # (end, error)
+    errors: list[tuple[float, str, BaseException]] = field(default_factory=list)
+    # (end, function, error) of every failed call
     empty: int = 0  # recommend calls that returned no rows
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +49,7 @@ class Load:
         return f"{len(self.errors)} errors; " + "; ".join(parts)
 
     def errors_between(self, start: float, end: float) -> list[BaseException]:
-        return [exc for t, exc in self.errors if start <= t < end]
+        return [exc for t, _, exc in self.errors if start <= t < end]
 
     def during(self, start: float, end: float) -> int:
         """Calls that were in flight at some moment of [start, end]."""
@@ -69,7 +70,7 @@ def _interest_drift(conn: psycopg.Connection, user: str) -> bool:
     return True
 
 
-LOCAL_TIMEOUT_MS, SESSION_TIMEOUT_MS = 25, 10
+LOCAL_TIMEOUT_MS, SESSION_TIMEOUT_MS = 25, 3
 
 
 def _recommend_set_local(conn: psycopg.Connection, user: str) -> bool:
@@ -91,7 +92,7 @@ def _serve(url: str, load: Load, stop: threading.Event, users: list[str],
     def client(i: int) -> None:
         rng = random.Random(i)
         mine: list[tuple[str, float, float, float]] = []
-        errors: list[tuple[float, BaseException]] = []
+        errors: list[tuple[float, str, BaseException]] = []
         empty = n = 0
         try:
             with psycopg.connect(url, autocommit=True) as conn:
@@ -99,18 +100,19 @@ def _serve(url: str, load: Load, stop: threading.Event, users: list[str],
                     setup(conn)
                 while n == 0 or not stop.is_set():
                     call = calls[n % len(calls)]
+                    kind = call.__name__.strip("_")
                     t0 = time.monotonic()
                     try:
                         empty += not call(conn, rng.choice(users))
                     except psycopg.Error as exc:
-                        errors.append((time.monotonic(), exc))
+                        errors.append((time.monotonic(), kind, exc))
                     t1 = time.monotonic()
-                    mine.append((call.__name__.strip("_"), t0, t1, (t1 - t0) * 1000))
+                    mine.append((kind, t0, t1, (t1 - t0) * 1000))
                     if n == 0:
                         started.wait(timeout=60)
                     n += 1
         except BaseException as exc:  # noqa: BLE001 - a client that died fails the test
-            errors.append((time.monotonic(), exc))
+            errors.append((time.monotonic(), "client", exc))
             started.abort()
         with load.lock:
             load.calls.extend(mine)
@@ -298,13 +300,13 @@ def test_activating_versions_while_serving_fails_no_call(db_url, tmp_path):
     in_flight = [load.during(t0, t1) for t0, t1 in spans]
     print(f"\n{len(spans)} activations (longest {max(t1 - t0 for t0, t1 in spans):.2f} s) under "
           f"{CLIENTS} clients: {load.figures()}; calls in flight during them: {in_flight}")
-    assert [e for _, e in load.errors] == [], load.errors[:3]
+    assert [e for _, _, e in load.errors] == [], load.errors[:3]
     assert load.empty == 0
     assert sum(in_flight) >= len(spans)
 
 
 def test_caller_statement_timeout_is_respected_under_load(db_url, tmp_path):
-    """4 clients with a tiny statement_timeout (10 ms for the session, 25 ms by SET LOCAL for
+    """4 clients with a tiny statement_timeout (3 ms for the session, 25 ms by SET LOCAL for
     every other call): the only errors are query cancellations (SQLSTATE 57014), none of the
     functions overrides the caller's setting, and the connection serves the next call."""
     users = _log(tmp_path / "synth.csv", db_url)
@@ -321,13 +323,15 @@ def test_caller_statement_timeout_is_respected_under_load(db_url, tmp_path):
 
     load, _ = _under_load(db_url, users, [lambda: None], pause=2.0, setup=setup,
                           calls=(_recommend, _recommend_set_local))
-    errors = [e for _, e in load.errors]
+    errors = [e for _, _, e in load.errors]
     cancelled = [e for e in errors if isinstance(e, pgerrors.QueryCanceled)]
+    by_kind = {k: sum(1 for _, kind, _ in load.errors if kind == k)
+               for k in ("recommend", "recommend_set_local")}
     slowest = {kind: max(c[3] for c in load.calls if c[0] == kind)
                for kind in ("recommend", "recommend_set_local")}
     print(f"\nstatement_timeout {SESSION_TIMEOUT_MS} ms (session) / {LOCAL_TIMEOUT_MS} ms "
-          f"(SET LOCAL), {CLIENTS} clients: {load.figures()}; all {len(cancelled)} errors "
-          f"cancellations; "
+          f"(SET LOCAL), {CLIENTS} clients: {load.figures()}; cancelled: {by_kind}, "
+          f"{len(errors) - len(cancelled)} other errors; "
           f"slowest call: " + ", ".join(f"{k} {v:.0f} ms" for k, v in slowest.items()))
     assert errors == cancelled, [e for e in errors if e not in cancelled][:3]
     assert all(e.sqlstate == "57014" for e in cancelled)
