@@ -162,7 +162,8 @@ def test_interest_profile_and_drift(conn):
     shares = {r[0]: (r[1], r[2]) for r in rows}
     assert shares["a"][0] == pytest.approx(6 / 9) and shares["b"][0] == pytest.approx(3 / 9)
     assert shares["b"][1] > 0.8  # the last 3 days were all b: recent share moved to b
-    drift, gaining, losing = conn.execute("SELECT * FROM recsys.interest_drift('u')").fetchone()
+    drift, gaining, losing, _ = conn.execute(
+        "SELECT * FROM recsys.interest_drift('u')").fetchone()
     assert 0.2 < drift <= 1 and gaining == ["b"] and losing == ["a"]
     assert conn.execute("SELECT count(*) FROM recsys.interest_profile('nobody')").fetchone()[0] == 0
     with pytest.raises(psycopg.errors.InvalidParameterValue):

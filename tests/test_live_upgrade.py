@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from conftest import create_database, drop_database
 from psycopg import errors as pgerrors
+from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine
 
 from recsys_db import migrate, registry, synth
@@ -106,6 +107,10 @@ def _serve(url: str, load: Load, stop: threading.Event, users: list[str],
                         empty += not call(conn, rng.choice(users))
                     except psycopg.Error as exc:
                         errors.append((time.monotonic(), kind, exc))
+                        # a cancellation that lands while psycopg ends the transaction block
+                        # can leave it open and failed: end it, as an application would
+                        if conn.info.transaction_status == TransactionStatus.INERROR:
+                            conn.rollback()
                     t1 = time.monotonic()
                     mine.append((kind, t0, t1, (t1 - t0) * 1000))
                     if n == 0:
