@@ -203,6 +203,16 @@ class InterestModel(nn.Module):
         """(n_items + 1, d): each item's id embedding plus its category's (row 0 is zero)."""
         return self.item_in.weight + self.category_in.weight[self.item_category]
 
+    def item_rows(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows `ids` of `item_matrix()` (all rows for None), computing only those rows."""
+        if ids is None:
+            return self.item_matrix()
+        return self.item_in(ids) + self.category_in(self.item_category[ids])
+
+    def category_rows(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows `ids` of the category embeddings (all rows for None)."""
+        return self.category_in.weight if ids is None else self.category_in(ids)
+
     def user_vector(self, h: torch.Tensor) -> torch.Tensor:
         return self.user_proj(self.dropout(h))
 
@@ -221,7 +231,7 @@ class InterestModel(nn.Module):
 
     def item_slot_logits(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
                          ) -> torch.Tensor:
-        return self.item_stay.slot_logits(h, self.item_matrix()[ids], ids, behavior)
+        return self.item_stay.slot_logits(h, self.item_rows(ids), ids, behavior)
 
     def item_log_probs(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
                        ) -> torch.Tensor:

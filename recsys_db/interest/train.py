@@ -111,6 +111,7 @@ class TrainResult:
 
 
 EpochCallback = Callable[[dict[str, float]], None]
+Rows = Callable[[torch.Tensor | None], torch.Tensor]  # class vectors by id (all for None)
 BatchCallback = Callable[[int, int, float], None]
 
 
@@ -248,10 +249,13 @@ class _Softmax:
         self.k = min(negatives, n)
         self.rng = rng
 
-    def log_likelihood(self, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+    def log_likelihood(self, u: torch.Tensor, rows: Rows, bias: torch.Tensor,
                        target: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
-        """(R,) log P(target) for rows u (R, d); `exclude` (R, W) ids masked out (0 = none)."""
+        """(R,) log P(target) for rows u (R, d); `rows(ids)` gives the class vectors (all of
+        them for None), so a sampled softmax computes only the vectors it uses; `exclude`
+        (R, W) ids masked out (0 = none)."""
         if self.full:
+            weight = rows(None)
             chunk = max(1, LOGIT_BUDGET // weight.shape[0])
             parts = []
             for lo in range(0, len(u), chunk):
@@ -262,8 +266,8 @@ class _Softmax:
                 parts.append(logits.gather(1, t[:, None])[:, 0] - logits.logsumexp(-1))
             return torch.cat(parts)
         neg = torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
-        pos_logit = (u * weight[target]).sum(-1) + bias[target] - self.log_q[target]
-        neg_logit = u @ weight[neg].T + bias[neg] - self.log_q[neg]
+        pos_logit = (u * rows(target)).sum(-1) + bias[target] - self.log_q[target]
+        neg_logit = u @ rows(neg).T + bias[neg] - self.log_q[neg]
         neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
         logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
         return pos_logit - logits.logsumexp(-1)
@@ -271,9 +275,10 @@ class _Softmax:
 
 def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
               ids: torch.Tensor, target: torch.Tensor, softmax: _Softmax,
-              query: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+              query: torch.Tensor, rows: Rows, bias: torch.Tensor) -> torch.Tensor:
     """Summed -log P(target) of the mixture of one head: the stay part for rows whose target
-    is in their window, else the migrate softmax (`query` rows against `weight`, `bias`)."""
+    is in their window, else the migrate softmax (`query` against the class vectors `rows`
+    and `bias`)."""
     keep = target > 0
     h, slot_logits, ids, target, query = (x[keep] for x in (h, slot_logits, ids, target, query))
     if len(target) == 0:
@@ -289,7 +294,7 @@ def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
         total = total - (log_stay[stays] + stay_ll).sum()
     moves = ~stays
     if moves.any():
-        migrate_ll = softmax.log_likelihood(query[moves], weight, bias, target[moves],
+        migrate_ll = softmax.log_likelihood(query[moves], rows, bias, target[moves],
                                             ids[moves])
         total = total - (log_migrate[moves] + migrate_ll).sum()
     return total
@@ -344,20 +349,19 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
         item_ids = _band(slots["item"], t_max, back + 1)[target_mask]
         cat_ids = _band(slots["category"], t_max, back + 1)[target_mask]
         beh = _band(slots["behavior"], t_max, back + 1)
-        item_keys = model.item_matrix()[slots["item"]]
+        item_keys = model.item_rows(slots["item"])
         item_slots = model.item_stay.band_logits(out, item_keys, beh)[target_mask]
         item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
         n_rows = len(target_item)
         loss = _head_nll(model.item_stay, h, item_slots, item_ids, target_item, items_sm,
-                         model.user_vector(h), model.item_matrix(),
-                         model.item_bias.weight[:, 0])
+                         model.user_vector(h), model.item_rows, model.item_bias.weight[:, 0])
         if config.category_weight > 0:
             cat_keys = model.category_in(slots["category"])
             cat_slots = model.category_stay.band_logits(out, cat_keys, beh)[target_mask]
             cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
             loss = loss + config.category_weight * _head_nll(
                 model.category_stay, h, cat_slots, cat_ids, target_cat, categories_sm,
-                model.category_query(h), model.category_in.weight, model.category_bias)
+                model.category_query(h), model.category_rows, model.category_bias)
         loss = loss / max(n_rows, 1)
         optim.zero_grad(set_to_none=True)
         loss.backward()
