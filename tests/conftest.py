@@ -104,6 +104,18 @@ def taobao_events() -> Path:
 
 
 @pytest.fixture
+def synthetic(db_url: str, tmp_path: Path) -> Path:
+    """A small synthetic log (120 users, 400 items, 6k events) loaded; returns its CSV path."""
+    from recsys_db import synth
+    from recsys_db.ingest import load_events
+
+    path = tmp_path / "synth.csv"
+    synth.generate(path, users=120, items=400, events=6_000, seed=5)
+    load_events(path)
+    return path
+
+
+@pytest.fixture
 def trained(db_url: str, tmp_path: Path) -> str:
     """A small synthetic log (200 users, 600 items, 12k events) with an active interest model
     (LSTM, dim 16, 2 epochs) and CF version; returns the database URL."""

@@ -3,15 +3,12 @@ checkpoint resume, interest_profile / drift, and the category head on a planted 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import psycopg
 import pytest
 import torch
 
 from recsys_db import synth
-from recsys_db.ingest import load_events
 from recsys_db.interest import store
 from recsys_db.interest.features import log_steps
 from recsys_db.interest.job import train_interest, user_states_for
@@ -23,14 +20,6 @@ from recsys_db.registry import active_version
 from recsys_db.sequences import from_arrays, load_event_log
 
 SMALL = TrainConfig(dim=16, epochs=2, batch_size=32, max_len=20, seed=1)
-
-
-@pytest.fixture
-def synthetic(db_url: str, tmp_path: Path) -> Path:
-    path = tmp_path / "synth.csv"
-    synth.generate(path, users=120, items=400, events=6_000, seed=5)
-    load_events(path)
-    return path
 
 
 def _active(conn: psycopg.Connection) -> int | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,20 +14,11 @@ from typer.testing import CliRunner
 from recsys_db import synth
 from recsys_db.cli import app
 from recsys_db.errors import ConfigError
-from recsys_db.ingest import load_events
 from recsys_db.interest.tune import check_minutes
 from recsys_db.jobs import run_job
 from recsys_db.settings import check_options
 
 TINY = {"dim": 32, "epochs": 2, "batch_size": 32, "max_len": 20, "seed": 1, "threads": 1}
-
-
-@pytest.fixture
-def synthetic(db_url: str, tmp_path: Path) -> Path:
-    path = tmp_path / "synth.csv"
-    synth.generate(path, users=120, items=400, events=6_000, seed=5)
-    load_events(path)
-    return path
 
 
 def _run_and_version(db_url: str, run_id: int) -> tuple[dict, dict]:
