@@ -153,9 +153,16 @@ def promote(conn: psycopg.Connection, version: int, tolerance: float | None = No
         old_metrics = conn.execute("SELECT metrics FROM recsys.model_versions "
                                    "WHERE version_id = %s", (active,)).fetchone()[0]
         old = _metric(kind, old_metrics)
+        formats = dict(conn.execute("SELECT version_id, format FROM recsys.model_blobs "
+                                    "WHERE version_id IN (%s, %s)", (version, active)).fetchall())
         conn.commit()
         if force:
             reason = "activation forced"
+        elif len(set(formats.values())) > 1:
+            # e.g. the first stay-or-migrate model after an upgrade: its valid_score is next-item
+            # NDCG, the old one's was item + category, and this code cannot load the old weights
+            reason = (f"model format {formats[version]!r} replaces {formats[active]!r}: "
+                      "metrics not comparable")
         elif name is None or new is None or old is None:
             reason = f"no validation metric to compare ({name or 'none for ' + kind})"
         elif new < old * (1 - tolerance):

@@ -140,3 +140,19 @@ def test_models_cli(trained):
     assert gone.exit_code == 0 and "dropped 0 versions" in gone.stdout  # both are protected
     bad = runner.invoke(app, ["models", "activate", "12345"])
     assert bad.exit_code != 0
+
+
+def test_promotion_after_a_model_format_change_is_not_gated(trained):
+    """The active version was stored in an older model format (before an upgrade): its
+    validation metric meant something else, so a new version is activated, saying why."""
+    with psycopg.connect(trained) as conn:
+        active = active_version(conn, "interest")
+        candidate = copy_of_active(conn)  # valid_score 0.1: far below the active's 0.9
+        conn.execute("UPDATE recsys.model_blobs SET format = 'torch-state-dict-v2' "
+                     "WHERE version_id = %s", (active,))
+        conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
+                     (json.dumps({"valid_score": 0.9}), active))
+        conn.commit()
+        result = promote(conn, candidate, tolerance=0.05)
+        assert result.activated and "metrics not comparable" in result.reason
+        assert active_version(conn, "interest") == candidate
