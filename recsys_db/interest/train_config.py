@@ -1,0 +1,51 @@
+"""Settings of an interest-model training run: validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recsys_db.interest.encoder import ENCODERS
+
+
+@dataclass
+class TrainConfig:
+    encoder: str = "lstm"
+    dim: int = 64
+    epochs: int = 30
+    batch_size: int = 64  # windows per batch (64 beat 256 on Taobao validation: more steps)
+    max_len: int = 50
+    window: int = 50  # recent events the stay part attends over
+    layers: int = 0  # 0: 2 blocks for attention (the SASRec recipe), 1 layer for lstm/gru
+    lr: float = 0.0  # 0: 1e-3 for attention (the SASRec recipe), 5e-3 for lstm/gru
+    weight_decay: float = 1e-4
+    dropout: float = 0.1
+    category_weight: float = 1.0
+    full_softmax_max_items: int = 20_000
+    full_softmax_max_categories: int = 20_000
+    negatives: int = 2048
+    patience: int = 4
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
+        for name in ("dim", "epochs", "batch_size", "max_len", "window", "patience",
+                     "negatives"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got "
+                                 f"{getattr(self, name)!r}")
+        if self.layers < 0 or self.lr < 0 or self.weight_decay < 0 or self.category_weight < 0:
+            raise ValueError("layers, lr, weight_decay and category_weight must be >= 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def resolved_layers(self) -> int:
+        if self.layers:
+            return self.layers
+        return 2 if self.encoder == "attention" else 1
+
+    def resolved_lr(self) -> float:
+        if self.lr:
+            return self.lr
+        return 1e-3 if self.encoder == "attention" else 5e-3
