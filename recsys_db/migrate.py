@@ -1,4 +1,9 @@
-"""Alembic, driven from Python: upgrade to head, downgrade to base, current revision, drift."""
+"""Alembic, driven from Python: upgrade to head, downgrade to base, current revision, drift.
+
+The chain starts at revision 0007 (the baseline: on an empty database it installs the current
+schema from sql/schema.sql and sql/functions/); a database at an older revision must first be
+upgraded to 0007 by a recsys-db release that still has revisions 0001-0006.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +40,31 @@ def current_revision(engine: Engine) -> str | None:
         return ctx.get_current_revision()
 
 
+BASELINE = "0007"
+
+
+class UnsupportedRevision(RuntimeError):
+    """The database is at a revision older than the baseline (or unknown to this release)."""
+
+
 def upgrade(engine: Engine, target: str = "head") -> None:
+    current = current_revision(engine)
+    scripts = ScriptDirectory.from_config(alembic_config())
+    if current is not None and current not in {r.revision for r in scripts.walk_revisions()}:
+        older = current < BASELINE
+        raise UnsupportedRevision(
+            f"schema recsys is at revision {current}, "
+            + (f"older than {BASELINE}, the oldest this release upgrades: upgrade it to "
+               f"{BASELINE} with an earlier recsys-db release first" if older
+               else "which this release does not know: upgrade recsys-db"))
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), target)
+
+
+def stamp(engine: Engine, revision: str) -> None:
+    """Record `revision` as the database's revision without running anything."""
+    with engine.begin() as conn:
+        command.stamp(alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, target: str = "base") -> None:

@@ -1,7 +1,16 @@
-"""SQL lives in files: `sql/NNNN_*.sql` (applied by migrations) and named query blocks.
+"""SQL lives in files, and each piece in exactly one of them:
 
-A query file holds blocks that start with a `-- name: NAME` line; `queries(FILE)` returns them as
-a dict. Nothing here formats user input into SQL: values always travel as bind parameters.
+* `sql/schema.sql`: the tables, indexes and reference rows of the current revision;
+* `sql/functions/NAME.sql`: the current body of every database function, one file per job
+  (`recommend.sql`, `candidate_query.sql`, ...), written `CREATE OR REPLACE` so that applying a
+  file again is harmless; a migration that changes a function re-applies its file;
+* `sql/grants.sql`: the application role's privileges (re-applied after a function is
+  re-created);
+* `sql/upgrades/NNNN_*.sql`: what a revision changes besides functions (new columns, settings);
+* named query blocks (`-- name: NAME`) in the other files of `sql/`, for the Python code.
+
+`queries(FILE)` returns a file's named blocks as a dict. Nothing here formats user input into
+SQL: values always travel as bind parameters.
 """
 
 from __future__ import annotations
@@ -13,9 +22,19 @@ from recsys_db.config import SQL_DIR
 
 _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
+# Every file of sql/functions/, in an order in which each one's dependencies exist already
+# (a LANGUAGE sql body is checked when it is created: interest_drift needs interest_profile).
+FUNCTION_FILES = (
+    "event_rules", "entity_keys", "events_partition", "track_event", "bulk_load",
+    "events_notify", "category_transitions", "interest_profile", "interest_drift",
+    "about_to_migrate", "item_stats", "category_embeddings", "drop_model_version", "hnsw",
+    "ranker_feature_names", "candidate_query", "candidate_features", "rank_candidates",
+    "install_serving", "recommend", "similar_items", "recommend_for_session",
+)
+
 
 def read(name: str) -> str:
-    """Text of `sql/NAME`."""
+    """Text of `sql/NAME` (NAME may name a sub-folder: `functions/recommend.sql`)."""
     path = SQL_DIR / name
     if not path.is_file():
         raise FileNotFoundError(f"SQL file not found: {path}")
@@ -30,28 +49,6 @@ def queries(name: str) -> dict[str, str]:
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
 
-def function_definition(name: str, function: str) -> str:
-    """The `CREATE [OR REPLACE] FUNCTION function(...` statement of `sql/NAME`, through its
-    closing `$$;`, as CREATE OR REPLACE: how a downgrade restores the previous body of a
-    function a later revision replaced, without a second copy of it."""
-    text = read(name)
-    found = re.search(r"^CREATE (?:OR REPLACE )?FUNCTION " + re.escape(function) + r"\(",
-                      text, re.MULTILINE)
-    if found is None:
-        raise LookupError(f"function {function} is not defined in sql/{name}")
-    opening = text.index("$$", found.start())  # the body is dollar-quoted with $$
-    end = text.index(";", text.index("$$", opening + 2)) + 1
-    return "CREATE OR REPLACE " + text[found.start() + len("CREATE "):end].removeprefix(
-        "OR REPLACE ")
-
-
-def restore_functions(connection: object, name: str, *functions: str) -> None:
-    """Re-create `functions` as defined in `sql/NAME` (on a SQLAlchemy connection)."""
-    driver = connection.connection.driver_connection  # type: ignore[attr-defined]
-    for function in functions:
-        driver.execute(function_definition(name, function))
-
-
 def apply(connection: object, name: str) -> None:
     """Run `sql/NAME` (several statements) on a SQLAlchemy connection, inside its transaction.
 
@@ -59,3 +56,35 @@ def apply(connection: object, name: str) -> None:
     """
     driver = connection.connection.driver_connection  # type: ignore[attr-defined]
     driver.execute(read(name))
+
+
+def apply_functions(connection: object, *names: str) -> None:
+    """(Re)create the functions of `sql/functions/NAME.sql` for each of `names`."""
+    unknown = [n for n in names if n not in FUNCTION_FILES]
+    if unknown:
+        raise LookupError(f"no sql/functions/ file named {unknown}")
+    for name in names:
+        apply(connection, f"functions/{name}.sql")
+
+
+def install_serving(connection: object) -> None:
+    """Generate the serving functions from the current candidate query and active versions."""
+    connection.exec_driver_sql("SELECT recsys.install_serving()")  # type: ignore[attr-defined]
+
+
+def apply_grants(connection: object, role: str | None = None) -> None:
+    """Apply `sql/grants.sql` for the application role `role`, or the one recorded in
+    recsys.meta at install time when `role` is None."""
+    connection.exec_driver_sql(  # type: ignore[attr-defined]
+        "SELECT set_config('recsys.app_role', coalesce(%(role)s, (SELECT value #>> '{}' "
+        "FROM recsys.meta WHERE key = 'app_role'), 'recsys_app'), true)", {"role": role})
+    apply(connection, "grants.sql")
+
+
+def install_schema(connection: object, role: str) -> None:
+    """The current schema on an empty database (with pgvector installed): tables, every
+    function, the generated serving functions and the application role `role`'s grants."""
+    apply(connection, "schema.sql")
+    apply_functions(connection, *FUNCTION_FILES)
+    install_serving(connection)
+    apply_grants(connection, role)

@@ -237,12 +237,12 @@ def test_unmigrated_and_outdated_database(server_url: str) -> None:
             assert checks[name_].detail == "skipped: migrations failed"
         engine = sa.create_engine(url.replace("postgresql:", "postgresql+psycopg:"),
                                   poolclass=sa.pool.NullPool)
-        migrate.upgrade(engine, "0001")
+        migrate.upgrade(engine, "0007")
         engine.dispose()
         checks = _checks(url)
         assert checks["pgvector"].status == "ok"
         assert checks["migrations"].status == "fail"
-        assert checks["migrations"].detail == (f"schema recsys at revision 0001; head is "
+        assert checks["migrations"].detail == (f"schema recsys at revision 0007; head is "
                                                f"{migrate.head_revision()}")
         assert checks["migrations"].fix == "recsys-db migrate"
     finally:

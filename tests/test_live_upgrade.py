@@ -22,6 +22,7 @@ import pytest
 from conftest import create_database, drop_database
 from psycopg import errors as pgerrors
 from psycopg.pq import TransactionStatus
+from release import release_functions, restore_release
 from sqlalchemy import create_engine
 
 from recsys_db import migrate, registry, synth
@@ -197,8 +198,7 @@ def previous_release(server_url: str) -> Iterator[str]:
     url = create_database(server_url, name)
     engine = create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
     try:
-        migrate.upgrade(engine, PREVIOUS_RELEASE)
-        engine.dispose()
+        restore_release(url)  # from a pg_dump of a database release 0007 migrated
         yield url
     finally:
         engine.dispose()
@@ -225,13 +225,14 @@ def test_upgrade_from_previous_release_while_serving_fails_no_call(fresh_db, pre
     url, engine = fresh_db
     # A database as the previous release left it, with models to serve. The current jobs
     # write columns that exist only from 0009 on, so the models are trained at head and the
-    # schema then taken down to 0007: the same functions as a fresh install of 0007 (checked
-    # below), serving data of the shape 0007 reads (0009 only added columns).
+    # database then given release 0007's functions (from tests/fixtures/release_0007.dump:
+    # downgrades keep the current bodies) and columns: the same functions as a database that
+    # release left (checked below), serving data of the shape 0007 reads.
     migrate.upgrade(engine)
     users = _log(tmp_path / "synth.csv", url)
     _train(url)
-    migrate.downgrade(engine, PREVIOUS_RELEASE)
-    assert _functions(url) == _functions(previous_release), "downgraded 0007 != fresh 0007"
+    release_functions(url)
+    assert _functions(url) == _functions(previous_release), "back to 0007 != release 0007"
     with psycopg.connect(url) as conn:  # 0007's serving works on this data
         assert len(conn.execute("SELECT * FROM recsys.recommend(%s, 10)",
                                 (users[0],)).fetchall()) == 10
@@ -240,8 +241,8 @@ def test_upgrade_from_previous_release_while_serving_fails_no_call(fresh_db, pre
         assert migrate.current_revision(engine) == PREVIOUS_RELEASE
         migrate.upgrade(engine)
 
-    def downgrade() -> None:
-        migrate.downgrade(engine, PREVIOUS_RELEASE)
+    def downgrade() -> None:  # back to release 0007 (not through the chain: see above)
+        release_functions(url)
 
     seen: set[str] = set()
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 
 import psycopg
-import pytest
-from conftest import create_database, drop_database
 
 from recsys_db import migrate
 from recsys_db.db import get_engine
@@ -65,35 +62,3 @@ def test_latest_events_of_a_user_use_the_primary_key(conn, tmp_path):
     assert "events_2017m11_pkey" in plan and "Backward" in plan, plan
     plan = _plan(conn, "SELECT count(*) FROM recsys.events WHERE ts >= '2017-12-03+00'")
     assert "ts_idx" in plan, plan
-
-
-def _catalogue(url: str) -> dict[str, list]:
-    """Functions (signature, body, settings) and columns of schema recsys."""
-    with psycopg.connect(url) as c:
-        functions = c.execute(
-            "SELECT p.oid::regprocedure::text, md5(p.prosrc), p.proconfig FROM pg_proc p "
-            "WHERE p.pronamespace = 'recsys'::regnamespace ORDER BY 1").fetchall()
-        columns = c.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'recsys' AND table_name NOT LIKE 'events_2%' ORDER BY 1, 2"
-        ).fetchall()
-    return {"functions": functions, "columns": columns}
-
-
-@pytest.mark.parametrize("revision", ["0006", "0005", "0004"])
-def test_downgrade_restores_exactly_what_the_upgrade_made(db_url, server_url, revision):
-    """head -> REVISION by downgrades equals base -> REVISION by upgrades (functions restored
-    by a downgrade come from the file of the revision that defined them)."""
-    from sqlalchemy import create_engine
-
-    migrate.downgrade(get_engine(), revision)
-    name = f"recsys_fresh_{revision}_{os.getpid()}"
-    fresh = create_database(server_url, name)
-    engine = create_engine(fresh.replace("postgresql:", "postgresql+psycopg:"))
-    try:
-        migrate.upgrade(engine, revision)
-        engine.dispose()
-        assert _catalogue(db_url) == _catalogue(fresh)
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)

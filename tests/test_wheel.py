@@ -44,7 +44,8 @@ def test_wheel_installs_and_runs_outside_the_repository(server_url: str, tmp_pat
     names = set(zipfile.ZipFile(wheel).namelist())
     in_repo = {f"recsys_db/{p.relative_to(ROOT / 'recsys_db')}"
                for p in (ROOT / "recsys_db").rglob("*.py")}
-    in_repo |= {f"recsys_db/sql/{p.name}" for p in (ROOT / "sql").glob("*.sql")}
+    in_repo |= {f"recsys_db/sql/{p.relative_to(ROOT / 'sql')}"
+                for p in (ROOT / "sql").rglob("*.sql")}
     in_repo |= {f"recsys_db/migrations/{p.relative_to(ROOT / 'migrations')}"
                 for p in (ROOT / "migrations").rglob("*") if p.suffix in (".py", ".mako")}
     assert in_repo - names == set()  # a subpackage missing from pyproject.toml shows here

@@ -1,12 +1,16 @@
 """Managed PostgreSQL: works as a NOSUPERUSER database owner; race-free monthly partitions.
 
+Upgrades a database of release 0007; on one the baseline installed it re-applies what is
+already there. The downgrade changes nothing: the functions keep their current bodies (an
+older body is not kept anywhere), and those need what this revision added.
+
 Revision ID: 0008
 Revises: 0007
 """
 
 from alembic import op
 
-from recsys_db.sqlfiles import apply, restore_functions
+from recsys_db.sqlfiles import apply, apply_functions, install_serving
 
 revision = "0008"
 down_revision = "0007"
@@ -15,13 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply(op.get_bind(), "0008_managed_postgres.sql")
+    bind = op.get_bind()
+    apply_functions(bind, "hnsw", "events_partition", "candidate_features", "similar_items",
+                    "install_serving")
+    apply(bind, "upgrades/0008_managed_postgres.sql")
+    install_serving(bind)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    restore_functions(bind, "0001_events.sql", "recsys.ensure_events_partition")
-    restore_functions(bind, "0003_recommend.sql", "recsys.similar_items")
-    restore_functions(bind, "0006_serving_speed.sql", "recsys.candidate_features",
-                      "recsys.install_serving")
-    apply(bind, "0008_down.sql")
+    pass

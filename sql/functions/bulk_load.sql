@@ -1,0 +1,109 @@
+-- The bulk door (Python COPYs rows into pg_temp.recsys_stage, then calls these two).
+
+-- Bulk door, step 1: judge every staged row (pg_temp.recsys_stage, filled by COPY) with the
+-- rules above into pg_temp.recsys_checked. Returns the number of good and bad rows.
+CREATE OR REPLACE FUNCTION recsys.check_staged(OUT good bigint, OUT bad bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DROP TABLE IF EXISTS pg_temp.recsys_checked;
+    CREATE TEMP TABLE recsys_checked ON COMMIT DROP AS
+    SELECT s.line_no, s.raw, s.user_id, s.item_id, s.category_id, s.behavior, s.ts_text,
+           b.behavior_key, s.ts,
+           coalesce(s.problem,
+                    CASE WHEN s.ts_text IS NOT NULL AND s.ts IS NULL
+                         THEN format('unparseable timestamp %s', quote_literal(left(s.ts_text, 40)))
+                    END,
+                    recsys.event_problem(s.user_id, s.item_id, s.category_id, s.behavior,
+                                         b.behavior_key IS NOT NULL, s.ts)) AS problem
+    FROM (SELECT st.line_no, st.raw, st.problem,
+                 recsys.normalize_id(st.user_id) AS user_id,
+                 recsys.normalize_id(st.item_id) AS item_id,
+                 recsys.normalize_id(st.category_id) AS category_id,
+                 recsys.normalize_id(st.behavior) AS behavior,
+                 recsys.normalize_id(st.ts) AS ts_text,
+                 recsys.parse_epoch(recsys.normalize_id(st.ts)) AS ts
+          FROM pg_temp.recsys_stage st
+          OFFSET 0) s  -- a fence: each value is computed once, not once per use below
+    LEFT JOIN recsys.behavior_types b ON b.name = s.behavior;
+    ANALYZE pg_temp.recsys_checked;
+    SELECT count(*) FILTER (WHERE c.problem IS NULL), count(*) FILTER (WHERE c.problem IS NOT NULL)
+      INTO good, bad FROM pg_temp.recsys_checked c;
+END
+$$;
+
+-- Bulk door, step 2: quarantine the bad rows, create new categories/items/users and insert the
+-- good events in one statement each. Duplicates (already stored or repeated) are skipped.
+CREATE OR REPLACE FUNCTION recsys.load_checked(
+    p_source text,
+    OUT loaded bigint, OUT duplicates bigint, OUT rejected bigint,
+    OUT new_users bigint, OUT new_items bigint, OUT new_categories bigint
+)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE v_good bigint;
+BEGIN
+    INSERT INTO recsys.rejected_events (source, line_no, raw, reason)
+    SELECT p_source, c.line_no,
+           coalesce(c.raw, array_to_string(
+               ARRAY[c.user_id, c.item_id, c.category_id, c.behavior, c.ts_text], ',', '')),
+           c.problem
+    FROM pg_temp.recsys_checked c WHERE c.problem IS NOT NULL ORDER BY c.line_no;
+    GET DIAGNOSTICS rejected = ROW_COUNT;
+
+    SELECT count(*) INTO v_good FROM pg_temp.recsys_checked c WHERE c.problem IS NULL;
+
+    INSERT INTO recsys.categories (category_id)
+    SELECT c.category_id FROM pg_temp.recsys_checked c
+    WHERE c.problem IS NULL AND c.category_id IS NOT NULL
+    GROUP BY c.category_id ORDER BY min(c.line_no)
+    ON CONFLICT (category_id) DO NOTHING;
+    GET DIAGNOSTICS new_categories = ROW_COUNT;
+
+    WITH upsert AS (
+        INSERT INTO recsys.items AS i (item_id, category_key, first_seen)
+        SELECT g.item_id, cat.category_key, g.first_seen
+        FROM (  -- per item, its most frequent category in this load (ties: the smallest id)
+              SELECT DISTINCT ON (p.item_id) p.item_id, p.category_id,
+                     min(p.first_seen) OVER w AS first_seen, min(p.first_line) OVER w AS first_line
+              FROM (SELECT c.item_id, c.category_id, count(*) AS n, min(c.ts) AS first_seen,
+                           min(c.line_no) AS first_line
+                    FROM pg_temp.recsys_checked c WHERE c.problem IS NULL
+                    GROUP BY c.item_id, c.category_id) p
+              WINDOW w AS (PARTITION BY p.item_id)
+              ORDER BY p.item_id, p.n DESC, p.category_id) g
+        LEFT JOIN recsys.categories cat ON cat.category_id = g.category_id
+        ORDER BY g.first_line
+        ON CONFLICT (item_id) DO UPDATE
+            SET first_seen = least(i.first_seen, excluded.first_seen),
+                category_key = coalesce(i.category_key, excluded.category_key)
+            WHERE excluded.first_seen < i.first_seen
+               OR (i.category_key IS NULL AND excluded.category_key IS NOT NULL)
+        RETURNING (xmax = 0) AS inserted)
+    SELECT count(*) FILTER (WHERE inserted) INTO new_items FROM upsert;
+
+    WITH upsert AS (
+        INSERT INTO recsys.users AS u (user_id, first_seen)
+        SELECT c.user_id, min(c.ts) FROM pg_temp.recsys_checked c WHERE c.problem IS NULL
+        GROUP BY c.user_id ORDER BY min(c.line_no)
+        ON CONFLICT (user_id) DO UPDATE SET first_seen = excluded.first_seen
+            WHERE excluded.first_seen < u.first_seen OR u.first_seen IS NULL
+        RETURNING (xmax = 0) AS inserted)
+    SELECT count(*) FILTER (WHERE inserted) INTO new_users FROM upsert;
+
+    PERFORM recsys.ensure_events_partition(m.month)
+    FROM (SELECT DISTINCT date_trunc('month', c.ts, 'UTC') AS month
+          FROM pg_temp.recsys_checked c WHERE c.problem IS NULL) m;
+
+    INSERT INTO recsys.events (user_key, item_key, behavior_key, ts, category_key)
+    SELECT u.user_key, i.item_key, c.behavior_key, c.ts, cat.category_key
+    FROM pg_temp.recsys_checked c
+    JOIN recsys.users u ON u.user_id = c.user_id
+    JOIN recsys.items i ON i.item_id = c.item_id
+    LEFT JOIN recsys.categories cat ON cat.category_id = c.category_id
+    WHERE c.problem IS NULL
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS loaded = ROW_COUNT;
+    duplicates := v_good - loaded;
+END
+$$;

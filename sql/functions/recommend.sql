@@ -1,0 +1,37 @@
+-- The public API: the top k items for a user (cold start: trending items), with a reason each.
+-- The ranking is recsys.rank_candidates over the generated serving functions (install_serving).
+CREATE OR REPLACE FUNCTION recsys.recommend(
+    user_id text, k integer DEFAULT 10, category_id text DEFAULT NULL,
+    exclude_purchased boolean DEFAULT true
+) RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_user integer;
+    v_category integer;
+BEGIN
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'recommend: k must be between 1 and 1000, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF recommend.category_id IS NOT NULL THEN
+        SELECT c.category_key INTO v_category FROM recsys.categories c
+        WHERE c.category_id = recommend.category_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'recommend: unknown category %', quote_literal(recommend.category_id)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    -- An unknown (or NULL) user is not an error: they get cold-start results (trending items).
+    SELECT u.user_key INTO v_user FROM recsys.users u WHERE u.user_id = recommend.user_id;
+    RETURN QUERY SELECT * FROM recsys.rank_candidates(coalesce(v_user, -1), k, v_category,
+                                                      coalesce(exclude_purchased, true));
+END
+$$;
+
+DO $do$ BEGIN  -- it uses pgvector: search_path = pg_catalog, the extension's schema, pg_temp
+    EXECUTE format('ALTER FUNCTION recsys.recommend(text, integer, text, boolean) SET search_path = pg_catalog, %I, pg_temp',
+        (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname = 'vector'));
+END $do$;
