@@ -4,6 +4,8 @@
 * `sql/functions/NAME.sql`: the current body of every database function, one file per job
   (`recommend.sql`, `candidate_query.sql`, ...), written `CREATE OR REPLACE` so that applying a
   file again is harmless; a migration that changes a function re-applies its file;
+* `sql/vector_search_path.sql`: the search_path of the functions that use pgvector (applied
+  after any file of sql/functions/);
 * `sql/grants.sql`: the application role's privileges (re-applied after a function is
   re-created);
 * `sql/upgrades/NNNN_*.sql`: what a revision changes besides functions (new columns, settings);
@@ -65,6 +67,7 @@ def apply_functions(connection: object, *names: str) -> None:
         raise LookupError(f"no sql/functions/ file named {unknown}")
     for name in names:
         apply(connection, f"functions/{name}.sql")
+    apply(connection, "vector_search_path.sql")  # the files reset it
 
 
 def install_serving(connection: object) -> None:

@@ -16,9 +16,3 @@ BEGIN
     USING p_user_key, p_at, p_interest, p_cf, p_category_key, p_per_source;
 END
 $$;
-
-DO $do$ BEGIN  -- it uses pgvector: search_path = pg_catalog, the extension's schema, pg_temp
-    EXECUTE format('ALTER FUNCTION recsys.candidate_features(integer, timestamptz, integer, integer, integer, integer) SET search_path = pg_catalog, %I, pg_temp',
-        (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-         WHERE e.extname = 'vector'));
-END $do$;

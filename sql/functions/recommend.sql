@@ -29,9 +29,3 @@ BEGIN
                                                       coalesce(exclude_purchased, true));
 END
 $$;
-
-DO $do$ BEGIN  -- it uses pgvector: search_path = pg_catalog, the extension's schema, pg_temp
-    EXECUTE format('ALTER FUNCTION recsys.recommend(text, integer, text, boolean) SET search_path = pg_catalog, %I, pg_temp',
-        (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-         WHERE e.extname = 'vector'));
-END $do$;
