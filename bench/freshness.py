@@ -27,8 +27,8 @@ from common import emit, machine, percentiles  # noqa: E402
 from recsys_db import synth  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
 from recsys_db.ingest import load_events  # noqa: E402
-from recsys_db.interest.job import train_interest  # noqa: E402
 from recsys_db.interest.train import TrainConfig  # noqa: E402
+from recsys_db.interest.trainer import train_interest  # noqa: E402
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ from recsys_db import synth  # noqa: E402
 from recsys_db.cf import train_cf  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
 from recsys_db.ingest import load_events  # noqa: E402
-from recsys_db.interest.job import train_interest  # noqa: E402
 from recsys_db.interest.train import TrainConfig  # noqa: E402
+from recsys_db.interest.trainer import train_interest  # noqa: E402
 from recsys_db.ranker.train import train_ranker  # noqa: E402
 from recsys_db.registry import active_version  # noqa: E402
 

@@ -10,13 +10,15 @@ For every pair of events of the same user at most `window` positions apart (item
 summed symmetrically into C[a, b]; self-pairs are left out. Normalised like a cosine,
 sim(a, b) = C[a, b] / sqrt(P[a] * P[b]) with P[a] the decayed, weighted occurrences of a, so
 popular items don't dominate. Each item keeps its `top_n` most similar neighbours.
+
+`train_cf` writes them as a new 'cf' version through the registry's lifecycle (create, write,
+mark ready, promote); SQL: sql/cf.sql.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,16 +26,34 @@ import numpy as np
 import psycopg
 import scipy.sparse as sp
 
-from recsys_db.sequences import EventLog
+from recsys_db.params import Params
+from recsys_db.registry import (
+    DEFAULT_TOLERANCE,
+    create_version,
+    mark_ready,
+    promote,
+    set_metrics,
+)
+from recsys_db.sequences import EventLog, load_event_log
+from recsys_db.sqlfiles import queries
 
 DAY = 86_400.0
 
 
 @dataclass(frozen=True)
-class CFConfig:
+class CFConfig(Params):
     window: int = 5
     half_life_days: float = 7.0
     top_n: int = 50
+
+    def __post_init__(self) -> None:
+        for name in ("window", "top_n"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.half_life_days, bool) or not isinstance(
+                self.half_life_days, int | float) or not self.half_life_days > 0:
+            raise ValueError(f"half_life_days must be a number > 0, got {self.half_life_days!r}")
 
 
 @dataclass
@@ -86,7 +106,7 @@ def top_neighbors(sim: sp.csr_matrix, keys: np.ndarray, top_n: int) -> Neighbors
 
 def behavior_weights(conn: psycopg.Connection) -> np.ndarray:
     """recsys.behavior_types weights as an array indexed by behavior_key (0 where undefined)."""
-    rows = conn.execute("SELECT behavior_key, weight FROM recsys.behavior_types").fetchall()
+    rows = conn.execute(queries("cf.sql")["behavior_weights"]).fetchall()
     weights = np.zeros(max([k for k, _ in rows], default=0) + 1)
     for key, weight in rows:
         weights[key] = weight
@@ -95,13 +115,16 @@ def behavior_weights(conn: psycopg.Connection) -> np.ndarray:
 
 def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
              as_of: datetime | None = None, activate: bool = True,
-             job_run_id: int | None = None, status: str = "ready") -> dict[str, Any]:
+             tolerance: float = DEFAULT_TOLERANCE, job_run_id: int | None = None,
+             status: str = "ready") -> dict[str, Any]:
     """Neighbours and item statistics from events before `as_of` (default: all), written as a
-    new 'cf' model version in one transaction, then activated."""
-    from recsys_db.registry import promote
-    from recsys_db.sequences import load_event_log
-
+    new 'cf' model version in one transaction, then promoted (CF has no validation metric, so
+    `tolerance` matters only to kinds that do). status 'building': a helper version, neither
+    marked ready nor promoted."""
+    if status not in ("ready", "building"):
+        raise ValueError(f"status must be 'ready' or 'building', got {status!r}")
     config = config or CFConfig()
+    sql = queries("cf.sql")
     t0 = time.perf_counter()
     log = load_event_log(conn, before=as_of.timestamp() if as_of else None)
     if len(log) == 0:
@@ -110,23 +133,21 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
         as_of = datetime.fromtimestamp(int(log.ts.max()) + 1, UTC)
     sim, keys = similarity(log, behavior_weights(conn), config, as_of.timestamp())
     nb = top_neighbors(sim, keys, config.top_n)
-    params = {**asdict(config), "as_of": as_of.isoformat()}
+    params = {**config.to_params(), "as_of": as_of.isoformat()}
     with conn.transaction():
-        version = conn.execute(
-            "INSERT INTO recsys.model_versions (kind, status, params, job_run_id)"
-            " VALUES ('cf', %s, %s, %s) RETURNING version_id",
-            (status, json.dumps(params), job_run_id)).fetchone()[0]
-        with conn.cursor().copy("COPY recsys.item_neighbors (version_id, item_key, neighbor_key,"
-                                " score) FROM STDIN") as copy:
+        version = create_version(conn, "cf", params, job_run_id=job_run_id)
+        with conn.cursor().copy(sql["copy_neighbors"]) as copy:
             copy.write("".join(f"{version}\t{a}\t{b}\t{s:.7g}\n"
                                for a, b, s in zip(nb.item, nb.neighbor, nb.score, strict=True)))
-        stats_rows = conn.execute("SELECT recsys.refresh_item_stats(%s, %s)",
-                                  (version, as_of)).fetchone()[0]
+        stats_rows = conn.execute(sql["refresh_item_stats"],
+                                  {"version": version, "as_of": as_of}).fetchone()[0]
         metrics = {"events": len(log), "items": len(keys), "neighbors": len(nb.item),
                    "item_stats": stats_rows, "rows_read": len(log)}
-        conn.execute("UPDATE recsys.model_versions SET metrics = %s WHERE version_id = %s",
-                     (json.dumps(metrics), version))
-    promotion = promote(conn, version) if activate else None
+        if status == "ready":
+            mark_ready(conn, version, metrics)
+        else:
+            set_metrics(conn, version, metrics)
+    promotion = promote(conn, version, tolerance) if activate and status == "ready" else None
     conn.commit()
     return {**metrics, "version_id": version, "as_of": as_of.isoformat(),
             "activated": bool(promotion and promotion.activated),

@@ -52,13 +52,15 @@ def main() -> None:
     show_database()
 
     t = step("train the interest model (LSTM) and write vectors to pgvector")
-    from recsys_db.jobs import run_job
+    from recsys_db.interest.train_config import TrainConfig
+    from recsys_db.interest.trainer import InterestJobConfig, TrainProgress
+    from recsys_db.jobs.runner import run_job
 
-    metrics = run_job("train-interest", epochs=DEMO_EPOCHS,
-                      on_epoch=lambda r: console.print(
+    metrics = run_job("train-interest", config=InterestJobConfig(TrainConfig(epochs=DEMO_EPOCHS)),
+                      progress=TrainProgress(on_epoch=lambda r: console.print(
                           f"    epoch {int(r['epoch'])}: loss {r['loss']:.3f}, valid next-item "
                           f"NDCG@10 {r.get('valid_ndcg10', 0):.4f}, next-category NDCG@10 "
-                          f"{r.get('valid_ndcg10_category', 0):.4f}"))
+                          f"{r.get('valid_ndcg10_category', 0):.4f}")))
     console.print(f"    model version {metrics['version_id']} active "
                   f"({time.perf_counter() - t:.0f} s)")
     show_interest(metrics["version_id"])

@@ -1,16 +1,27 @@
-"""The model registry: list, activate, roll back, garbage-collect and promote model versions.
+"""The model registry: the version lifecycle (create, mark ready, promote), activation,
+rollback and garbage collection of model versions.
 
-A version is written complete and inactive by its job, then *promoted*: it becomes active only if
-its validation metric is not worse than the active version's by more than a tolerance. Every
-activation is logged in recsys.model_activations, so `rollback` returns to exactly the version
-that served before. `gc` removes the data of old versions (vectors, compiled functions, states)
-but never the active version or the one rollback would return to; their registry rows stay, as
-'retired', so metrics across versions remain visible.
+Every trainer (cf.py, interest/trainer.py, ranker/train.py) goes through the same lifecycle:
+`create_version` inserts a 'building' row inside the trainer's transaction, the trainer writes
+the version's data, `mark_ready` records its metrics and makes it 'ready' (still inactive), and
+`promote` activates it only if its validation metric is not worse than the active version's by
+more than the tolerance the caller passes in (the job runner takes it from the settings). Helper
+versions a job needs only while it runs stay 'building' and are dropped by it (or, if it dies,
+by the next run of the job: see jobs/runner.py).
+
+Every activation is logged in recsys.model_activations, so `rollback` returns to exactly the
+version that served before. `gc` removes the data of old versions (vectors, compiled functions,
+states) but never the active version or the one rollback would return to; their registry rows
+stay, as 'retired', so metrics across versions remain visible.
+
+This module sits just above the database: it imports nothing of recsys-db but errors and the
+SQL files (sql/registry.sql).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +29,7 @@ from typing import Any
 import psycopg
 
 from recsys_db.errors import RecsysError
+from recsys_db.sqlfiles import queries
 
 KINDS = ("interest", "cf", "ranker")
 # The validation metric a new version must not lose on (higher is better); kinds without one
@@ -28,6 +40,10 @@ DEFAULT_TOLERANCE = 0.05
 
 class RegistryError(RecsysError):
     """A registry operation that cannot be done (unknown version, nothing to roll back to)."""
+
+
+def _sql() -> dict[str, str]:
+    return queries("registry.sql")
 
 
 @dataclass(frozen=True)
@@ -56,14 +72,54 @@ class Promotion:
     replaced: int | None = None
 
 
+def create_version(conn: psycopg.Connection, kind: str, params: dict[str, Any], *,
+                   metrics: dict[str, Any] | None = None, dim: int | None = None,
+                   job_run_id: int | None = None) -> int:
+    """A new 'building' version of `kind` (in the caller's transaction); returns its id.
+
+    The trainer writes the version's data, then calls `mark_ready`; a version left 'building'
+    is a helper (never activated), dropped by its job or by the next run of it."""
+    if kind not in KINDS:
+        raise RegistryError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
+    return int(conn.execute(_sql()["create_version"], {
+        "kind": kind, "dim": dim, "params": json.dumps(params),
+        "metrics": json.dumps(metrics or {}), "job_run_id": job_run_id}).fetchone()[0])
+
+
+def mark_ready(conn: psycopg.Connection, version: int,
+               metrics: dict[str, Any] | None = None) -> None:
+    """'building' -> 'ready' (inactive), storing `metrics` when given (in the caller's
+    transaction: commit it, then `promote`)."""
+    if conn.execute(_sql()["mark_ready"], {
+            "version": version,
+            "metrics": None if metrics is None else json.dumps(metrics, default=str)}
+            ).fetchone() is None:
+        raise RegistryError(f"model version {version} is not a 'building' version")
+
+
+def set_metrics(conn: psycopg.Connection, version: int, metrics: dict[str, Any]) -> None:
+    """Replace the stored metrics of `version`."""
+    conn.execute(_sql()["set_metrics"], {"version": version,
+                                         "metrics": json.dumps(metrics, default=str)})
+
+
+def version_params(conn: psycopg.Connection, version: int) -> dict[str, Any]:
+    """The params stored with `version` (what its trainer was configured with)."""
+    return dict(_version(conn, version)[2] or {})
+
+
+def _version(conn: psycopg.Connection, version: int) -> tuple[str, str, Any, dict[str, Any]]:
+    row = conn.execute(_sql()["version"], {"version": version}).fetchone()
+    if row is None:
+        raise RegistryError(f"no model version {version}")
+    return row
+
+
 def list_versions(conn: psycopg.Connection, kind: str | None = None) -> list[VersionInfo]:
     """Versions (newest first), optionally of one kind."""
     if kind is not None and kind not in KINDS:
         raise RegistryError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
-    rows = conn.execute(
-        "SELECT version_id, kind, status, active, created_at, activated_at, metrics "
-        "FROM recsys.model_versions WHERE %(kind)s::text IS NULL OR kind = %(kind)s "
-        "ORDER BY version_id DESC", {"kind": kind}).fetchall()
+    rows = conn.execute(_sql()["list_versions"], {"kind": kind}).fetchall()
     return [VersionInfo(v, k, s, a, c, at, _metric(k, m), m) for v, k, s, a, c, at, m in rows]
 
 
@@ -79,51 +135,43 @@ def activate(conn: psycopg.Connection, version: int, reason: str = "activated by
     Called inside an open transaction, the switch becomes part of it (psycopg savepoint) and
     commits with it.
     """
+    sql = _sql()
     with conn.transaction():
-        row = conn.execute("SELECT kind, status FROM recsys.model_versions WHERE version_id = %s "
-                           "FOR UPDATE", (version,)).fetchone()
+        row = conn.execute(sql["lock_version"], {"version": version}).fetchone()
         if row is None:
             raise RegistryError(f"no model version {version}")
         kind, status = row
         if status != "ready":
             raise RegistryError(f"model version {version} is {status}, not ready")
-        previous = conn.execute(
-            "UPDATE recsys.model_versions SET active = false WHERE kind = %s AND active "
-            "AND version_id <> %s RETURNING version_id", (kind, version)).fetchone()
+        previous = conn.execute(sql["deactivate_others"],
+                                {"kind": kind, "version": version}).fetchone()
         previous_id = None if previous is None else int(previous[0])
-        conn.execute("UPDATE recsys.model_versions SET active = true, activated_at = now() "
-                     "WHERE version_id = %s", (version,))
-        conn.execute("INSERT INTO recsys.model_activations (kind, version_id, "
-                     "previous_version_id, reason) VALUES (%s, %s, %s, %s)",
-                     (kind, version, previous_id, reason))
-        if conn.execute("SELECT to_regproc('recsys.install_serving')").fetchone()[0]:
-            conn.execute("SELECT recsys.install_serving()")  # serving functions follow
+        conn.execute(sql["set_active"], {"version": version})
+        conn.execute(sql["log_activation"], {"kind": kind, "version": version,
+                                             "previous": previous_id, "reason": reason})
+        if conn.execute(sql["has_install_serving"]).fetchone()[0]:
+            conn.execute(sql["install_serving"])  # serving functions follow
     return previous_id
 
 
 def active_version(conn: psycopg.Connection, kind: str) -> int | None:
-    row = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = %s AND active",
-                       (kind,)).fetchone()
+    row = conn.execute(_sql()["active_version"], {"kind": kind}).fetchone()
     return None if row is None else int(row[0])
 
 
 def rollback_target(conn: psycopg.Connection, kind: str) -> tuple[int, int]:
     """(active version, the version active before it) of `kind`."""
-    row = conn.execute(
-        "SELECT a.version_id, a.previous_version_id FROM recsys.model_activations a "
-        "JOIN recsys.model_versions mv ON mv.version_id = a.version_id AND mv.active "
-        "WHERE a.kind = %s ORDER BY a.activation_id DESC LIMIT 1", (kind,)).fetchone()
+    row = conn.execute(_sql()["last_activation"], {"kind": kind}).fetchone()
     if row is None:
         raise RegistryError(f"no active {kind} version to roll back from")
     current, previous = row
     if previous is None:
         raise RegistryError(f"{kind} version {current} was the first one activated: "
                             "there is nothing to roll back to")
-    status = conn.execute("SELECT status FROM recsys.model_versions WHERE version_id = %s",
-                          (previous,)).fetchone()
-    if status is None or status[0] != "ready":
+    found = conn.execute(_sql()["version"], {"version": previous}).fetchone()
+    if found is None or found[1] != "ready":
         raise RegistryError(f"the previous {kind} version {previous} is "
-                            f"{'gone' if status is None else status[0]}: cannot roll back")
+                            f"{'gone' if found is None else found[1]}: cannot roll back")
     return int(current), int(previous)
 
 
@@ -136,25 +184,23 @@ def rollback(conn: psycopg.Connection, kind: str) -> tuple[int, int]:
     return current, previous
 
 
-def promote(conn: psycopg.Connection, version: int, tolerance: float | None = None,
+def promote(conn: psycopg.Connection, version: int, tolerance: float,
             force: bool = False) -> Promotion:
     """Activate `version` unless its validation metric is worse than the active version's by
-    more than `tolerance` (relative: new >= active * (1 - tolerance))."""
-    from recsys_db.settings import load_settings
+    more than `tolerance` (relative: new >= active * (1 - tolerance)).
 
-    tolerance = load_settings().activation_tolerance if tolerance is None else tolerance
-    kind, metrics = conn.execute("SELECT kind, metrics FROM recsys.model_versions "
-                                 "WHERE version_id = %s", (version,)).fetchone()
+    The caller decides the tolerance (jobs: the settings' activation_tolerance)."""
+    if not 0 <= tolerance < 1:
+        raise RegistryError(f"activation tolerance must be in [0, 1), got {tolerance!r}")
+    kind, _, _, metrics = _version(conn, version)
     active = active_version(conn, kind)
     name = PROMOTION_METRIC.get(kind)
     new = _metric(kind, metrics)
     reason = "first version of its kind"
     if active is not None:
-        old_metrics = conn.execute("SELECT metrics FROM recsys.model_versions "
-                                   "WHERE version_id = %s", (active,)).fetchone()[0]
-        old = _metric(kind, old_metrics)
-        formats = dict(conn.execute("SELECT version_id, format FROM recsys.model_blobs "
-                                    "WHERE version_id IN (%s, %s)", (version, active)).fetchall())
+        old = _metric(kind, _version(conn, active)[3])
+        formats = dict(conn.execute(_sql()["blob_formats"],
+                                    {"versions": [version, active]}).fetchall())
         conn.commit()
         if force:
             reason = "activation forced"
@@ -181,7 +227,7 @@ def drop_versions(conn: psycopg.Connection, versions: list[int], keep_rows: bool
     """Remove the data of inactive `versions` (partitions, functions, rows), committing after
     each; keep_rows leaves their registry rows as 'retired'."""
     for version in versions:
-        conn.execute("SELECT recsys.drop_model_version(%s, %s)", (int(version), keep_rows))
+        conn.execute(_sql()["drop_version"], {"version": int(version), "keep_rows": keep_rows})
         conn.commit()
 
 
@@ -198,38 +244,12 @@ def gc(conn: psycopg.Connection, keep: int, dry_run: bool = False) -> list[int]:
             protected.add(active)
             with contextlib.suppress(RegistryError):
                 protected.add(rollback_target(conn, kind)[1])
-    rows = conn.execute(
-        "SELECT version_id FROM (SELECT version_id, status, row_number() OVER "
-        "(PARTITION BY kind ORDER BY version_id DESC) AS n FROM recsys.model_versions "
-        "WHERE status = 'ready') v WHERE n > %s ORDER BY version_id", (keep,)).fetchall()
+    sql = _sql()
+    rows = conn.execute(sql["old_ready_versions"], {"keep": keep}).fetchall()
     doomed = [int(v) for (v,) in rows if v not in protected]
-    # helper versions left by a run that is no longer running (or has no run), an hour old
-    orphans = [int(v) for (v,) in conn.execute(
-        "SELECT mv.version_id FROM recsys.model_versions mv LEFT JOIN recsys.job_runs r "
-        "ON r.run_id = mv.job_run_id WHERE mv.status = 'building' AND NOT mv.active "
-        "AND r.status IS DISTINCT FROM 'running' AND mv.created_at < now() - interval '1 hour' "
-        "ORDER BY 1").fetchall()]
+    orphans = [int(v) for (v,) in conn.execute(sql["orphaned_helpers"]).fetchall()]
     conn.commit()
     if not dry_run:
         drop_versions(conn, doomed, keep_rows=True)
         drop_versions(conn, orphans)
     return sorted(doomed + orphans)
-
-
-def cleanup_abandoned(conn: psycopg.Connection, job: str, own_run_id: int) -> dict[str, Any]:
-    """Clean up after dead runs of `job`. Call only while holding the job's advisory lock:
-    then no other run of it is alive, so its 'running' rows are from processes that died.
-    Their half-built ('building') versions are removed."""
-    dead = [r for (r,) in conn.execute(
-        "UPDATE recsys.job_runs SET status = 'failed', finished_at = now(), "
-        "error = 'abandoned: the process died (its advisory lock was released)' "
-        "WHERE job = %s AND status = 'running' AND run_id <> %s RETURNING run_id",
-        (job, own_run_id)).fetchall()]
-    leftovers = [v for (v,) in conn.execute(
-        "SELECT mv.version_id FROM recsys.model_versions mv JOIN recsys.job_runs r "
-        "ON r.run_id = mv.job_run_id WHERE mv.status = 'building' AND NOT mv.active "
-        "AND r.job = %s AND r.status <> 'running' ORDER BY 1", (job,)).fetchall()]
-    conn.commit()
-    drop_versions(conn, leftovers)
-    return {"abandoned_runs": dead, "dropped_versions": leftovers} if dead or leftovers else {}
-

@@ -1,10 +1,12 @@
 """`recsys-db scheduler`: run the jobs on their cron schedules until stopped.
 
 APScheduler (3.x) does the timing: cron triggers, one instance of a job per process at a time
-(max_instances=1), missed runs coalesced. Across processes and hosts, run_job's advisory lock
-makes sure a job never runs twice at once; a scheduler that loses the race records a 'skipped'
-run. SIGTERM or SIGINT stops it cleanly: no new runs start, retry waits end, a running job
-finishes (if the process is killed anyway, the next run cleans up: see registry.cleanup_abandoned).
+(max_instances=1), missed runs coalesced. Each run is `run_from_settings` (jobs/runner.py): the
+job's options, retries and activation tolerance come from the same settings the schedules do.
+Across processes and hosts, the runner's advisory lock makes sure a job never runs twice at
+once; a scheduler that loses the race records a 'skipped' run. SIGTERM or SIGINT stops it
+cleanly: no new runs start, retry waits end, a running job finishes (if the process is killed
+anyway, the next run cleans up: see jobs.runner.cleanup_abandoned).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from recsys_db.jobs import run_job
-from recsys_db.settings import Settings, cron_trigger
+from recsys_db.jobs.runner import run_from_settings
+from recsys_db.jobs.settings import Settings, cron_trigger
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,7 @@ def _runner(name: str, settings: Settings, url: str | None, stop: threading.Even
     def run() -> None:
         t0 = time.perf_counter()
         try:
-            result = run_job(name, url, retries=settings.retries,
-                             backoff_seconds=settings.backoff_seconds, stop=stop,
-                             **settings.job_options.get(name, {}))
+            result = run_from_settings(name, settings, url=url, stop=stop)
         except Exception as exc:  # recorded in job_runs; the scheduler carries on
             log.error("%s failed after %.1f s: %s: %s", name, time.perf_counter() - t0,
                       type(exc).__name__, exc)

@@ -23,3 +23,23 @@ SELECT DISTINCT e.user_key FROM recsys.events e
 WHERE e.ts >= %(at)s AND e.ts < %(until)s
   AND EXISTS (SELECT 1 FROM recsys.events h WHERE h.user_key = e.user_key AND h.ts < %(at)s)
 ORDER BY 1;
+
+-- name: latest_event
+SELECT max(ts) FROM recsys.events
+
+-- name: insert_blob
+INSERT INTO recsys.model_blobs (version_id, format, blob)
+VALUES (%(version)s, 'lightgbm-text', %(blob)s)
+
+-- name: create_score_sample
+CREATE TEMP TABLE IF NOT EXISTS recsys_score_sample (f float8[])
+
+-- name: clear_score_sample
+TRUNCATE recsys_score_sample
+
+-- name: insert_score_sample
+INSERT INTO recsys_score_sample VALUES (%s)
+
+-- name: time_score_sample
+-- A template for psycopg.sql: {function} is the compiled scorer, composed as sql.Identifier.
+SELECT sum({function}(f)) FROM recsys_score_sample

@@ -1,5 +1,41 @@
--- User states of an interest version: staged by COPY, then upserted in one statement
--- (recsys_db/interest/store.py).
+-- Named queries of interest versions (recsys_db/interest/store.py): weights, item vectors,
+-- category vectors and user states. The registry row itself is written by
+-- recsys_db/registry.py (sql/registry.sql).
+--
+-- Blocks with {part} / {index} / {dim} / {version} are templates for psycopg.sql: the names are
+-- composed as sql.Identifier and the values as sql.Literal, never formatted as text.
+
+-- name: insert_blob
+INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%(version)s, %(format)s, %(blob)s)
+
+-- name: blob
+SELECT blob, format FROM recsys.model_blobs WHERE version_id = %(version)s
+
+-- name: create_vector_partition
+CREATE TABLE recsys.{part} (LIKE recsys.item_embeddings INCLUDING DEFAULTS)
+
+-- name: copy_vectors
+COPY recsys.{part} (version_id, item_key, embedding) FROM STDIN
+
+-- name: vector_primary_key
+ALTER TABLE recsys.{part} ADD PRIMARY KEY (version_id, item_key)
+
+-- name: vector_hnsw_index
+CREATE INDEX {index} ON recsys.{part} USING hnsw ((embedding::vector({dim})) vector_ip_ops)
+
+-- name: attach_vector_partition
+ALTER TABLE recsys.item_embeddings ATTACH PARTITION recsys.{part} FOR VALUES IN ({version})
+
+-- name: analyze_vector_partition
+ANALYZE recsys.{part}
+
+-- name: refresh_category_embeddings
+SELECT recsys.refresh_category_embeddings(%(version)s)
+
+-- name: refresh_transitions
+SELECT recsys.refresh_category_transitions()
+
+-- User states: staged by COPY, then upserted in one statement.
 
 -- name: create_stage
 CREATE TEMP TABLE IF NOT EXISTS recsys_state_stage

@@ -122,8 +122,8 @@ def trained(db_url: str, tmp_path: Path) -> str:
     from recsys_db import synth
     from recsys_db.cf import train_cf
     from recsys_db.ingest import load_events
-    from recsys_db.interest.job import train_interest
     from recsys_db.interest.train import TrainConfig
+    from recsys_db.interest.trainer import train_interest
 
     path = tmp_path / "synth.csv"
     synth.generate(path, users=200, items=600, events=12_000, seed=4)

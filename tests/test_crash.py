@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from recsys_db.jobs import run_job
+from recsys_db.jobs.runner import run_from_settings, run_job
+from recsys_db.jobs.settings import load_settings
 from recsys_db.registry import active_version
 
 BLOCKED = ("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
@@ -92,7 +93,8 @@ def test_kill_mid_write_leaves_active_version_serving(trained, conn, tmp_path, m
 
     monkeypatch.setenv("RECSYS_HOME", str(tmp_path))  # resume from the dead run's checkpoint
     monkeypatch.setenv("RECSYS_ACTIVATION_TOLERANCE", "0.9")  # 1 epoch may score lower
-    result = run_job("train-interest", epochs=1, dim=16, max_len=20)
+    result = run_from_settings("train-interest", load_settings(),
+                               {"epochs": 1, "dim": 16, "max_len": 20}, retries=0)
     assert result["cleaned_up"]["abandoned_runs"] == [dead[0][0]]
     assert result["resumed_from_epoch"] == 1
     assert active_version(conn, "interest") == result["version_id"]

@@ -30,8 +30,8 @@ def trained(server_url: str, template_db: str, tmp_path_factory: pytest.TempPath
     """Name of a database with events and an active interest, CF and ranker version."""
     from recsys_db.cf import train_cf
     from recsys_db.ingest import load_events
-    from recsys_db.interest.job import train_interest
     from recsys_db.interest.train import TrainConfig
+    from recsys_db.interest.trainer import train_interest
     from recsys_db.ranker.train import RankerConfig, train_ranker
 
     name = f"recsys_doctor_{os.getpid()}"

@@ -11,11 +11,11 @@ import torch
 from recsys_db import synth
 from recsys_db.interest import store
 from recsys_db.interest.features import log_steps
-from recsys_db.interest.job import train_interest, user_states_for
 from recsys_db.interest.live import refresh_states
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import TrainConfig, build_vocabs, train
-from recsys_db.jobs import run_job
+from recsys_db.interest.trainer import InterestJobConfig, train_interest, user_states_for
+from recsys_db.jobs.runner import run_job
 from recsys_db.registry import active_version
 from recsys_db.sequences import from_arrays, load_event_log
 
@@ -58,7 +58,7 @@ def test_pgvector_order_equals_model_order(db_url, synthetic, encoder):
 
 
 def test_failed_job_leaves_active_version_serving(db_url, synthetic, monkeypatch):
-    first = run_job("train-interest", **SMALL.__dict__)
+    first = run_job("train-interest", config=InterestJobConfig(SMALL))
     with psycopg.connect(db_url) as conn:
         before = conn.execute("SELECT count(*) FROM recsys.user_states").fetchone()[0]
 
@@ -67,7 +67,7 @@ def test_failed_job_leaves_active_version_serving(db_url, synthetic, monkeypatch
 
     monkeypatch.setattr(store, "write_states", die)
     with pytest.raises(KeyboardInterrupt):
-        run_job("train-interest", **SMALL.__dict__)
+        run_job("train-interest", config=InterestJobConfig(SMALL))
     with psycopg.connect(db_url) as conn:
         assert _active(conn) == first["version_id"]
         assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == 1

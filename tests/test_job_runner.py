@@ -7,8 +7,9 @@ import time
 import psycopg
 import pytest
 
-from recsys_db import jobs
-from recsys_db.jobs import Job, run_job
+from recsys_db.jobs import catalog
+from recsys_db.jobs.catalog import Job
+from recsys_db.jobs.runner import run_job
 
 
 def runs(conn: psycopg.Connection, job: str) -> list[tuple]:
@@ -33,13 +34,13 @@ def flaky(monkeypatch):
     def make(failures: int, error: type[Exception] = ConnectionError) -> list[float]:
         calls: list[float] = []
 
-        def run(conn, run_id, **_):
+        def run(ctx):
             calls.append(time.monotonic())
-            conn.execute("SELECT 1")
+            ctx.conn.execute("SELECT 1")
             if len(calls) <= failures:
                 raise error(f"transient failure {len(calls)}")
             return {"rows_read": 7}
-        monkeypatch.setitem(jobs.JOBS, "flaky", Job("flaky", "test job", run))
+        monkeypatch.setitem(catalog.JOBS, "flaky", Job("flaky", "test job", run))
         return calls
     return make
 

@@ -170,8 +170,8 @@ def _log(path: Path, url: str) -> list[str]:
 
 def _train(url: str, dim: int = 8) -> None:
     from recsys_db.cf import train_cf
-    from recsys_db.interest.job import train_interest
     from recsys_db.interest.train import TrainConfig
+    from recsys_db.interest.trainer import train_interest
 
     with psycopg.connect(url) as conn:
         train_interest(conn, TrainConfig(dim=dim, epochs=1, max_len=20))

@@ -101,8 +101,8 @@ def served(server_url: str, template_db: str, tmp_path_factory: pytest.TempPathF
     """A database with a small log, an interest model and CF (module-wide)."""
     from recsys_db.cf import train_cf
     from recsys_db.ingest import load_events
-    from recsys_db.interest.job import train_interest
     from recsys_db.interest.train import TrainConfig
+    from recsys_db.interest.trainer import train_interest
 
     name = f"recsys_pgbouncer_{os.getpid()}"
     url = create_database(server_url, name, template_db)

@@ -13,8 +13,8 @@ from recsys_db import synth
 from recsys_db.cf import train_cf
 from recsys_db.ingest import load_events
 from recsys_db.interest import store
-from recsys_db.interest.job import train_interest
 from recsys_db.interest.train import TrainConfig
+from recsys_db.interest.trainer import train_interest
 from recsys_db.ranker.train import (
     RankerConfig,
     asof_model,

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from recsys_db.cli import app
 from recsys_db.interest import store
-from recsys_db.interest.job import train_interest, user_states_for
 from recsys_db.interest.train import TrainConfig
+from recsys_db.interest.trainer import train_interest, user_states_for
 from recsys_db.registry import (
     RegistryError,
     activate,
@@ -79,7 +79,7 @@ def test_rollback_and_activate_refuse_what_they_cannot_do(trained):
             activate(conn, 999)
 
 
-def test_promotion_keeps_a_worse_version_inactive(trained, monkeypatch):
+def test_promotion_keeps_a_worse_version_inactive(trained):
     with psycopg.connect(trained) as conn:
         active = active_version(conn, "interest")
         score = conn.execute("SELECT (metrics->>'valid_score')::float FROM "
@@ -91,9 +91,8 @@ def test_promotion_keeps_a_worse_version_inactive(trained, monkeypatch):
         kept = promote(conn, candidate, tolerance=0.05)
         assert not kept.activated and "kept inactive" in kept.reason
         assert active_version(conn, "interest") == active
-        # within a looser tolerance (here from the environment) it is activated
-        monkeypatch.setenv("RECSYS_ACTIVATION_TOLERANCE", "0.2")
-        taken = promote(conn, candidate)
+        # within a looser tolerance it is activated
+        taken = promote(conn, candidate, tolerance=0.2)
         assert taken.activated and taken.replaced == active
         assert active_version(conn, "interest") == candidate
 
@@ -156,3 +155,25 @@ def test_promotion_after_a_model_format_change_is_not_gated(trained):
         result = promote(conn, candidate, tolerance=0.05)
         assert result.activated and "metrics not comparable" in result.reason
         assert active_version(conn, "interest") == candidate
+
+
+def test_jobs_run_config_file_decides_the_activation_tolerance(trained, tmp_path, monkeypatch):
+    """`jobs run --config X` promotes with X's activation_tolerance: not the one of
+    $RECSYS_CONFIG, ./recsys.toml or the default (promote() once read those by itself)."""
+    monkeypatch.delenv("RECSYS_ACTIVATION_TOLERANCE", raising=False)
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recsys.toml").write_text("[registry]\nactivation_tolerance = 0.22\n")
+    (tmp_path / "env.toml").write_text("[registry]\nactivation_tolerance = 0.11\n")
+    monkeypatch.setenv("RECSYS_CONFIG", str(tmp_path / "env.toml"))
+    chosen = tmp_path / "chosen.toml"
+    chosen.write_text("[registry]\nactivation_tolerance = 0.37\n")
+    with psycopg.connect(trained) as conn:
+        active = active_version(conn, "interest")
+    result = CliRunner().invoke(app, ["jobs", "run", "train-interest", "--config", str(chosen),
+                                      "--epochs", "1", "--dim", "8", "--max-len", "20",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert f"active version {active}'s" in run["activation"]  # compared with the active one
+    assert "37%" in run["activation"], run["activation"]

@@ -13,8 +13,8 @@ import torch
 from recsys_db.cf import train_cf
 from recsys_db.evaluation.suite import run_suite
 from recsys_db.ingest import load_events
-from recsys_db.interest.job import train_interest
 from recsys_db.interest.train import TrainConfig
+from recsys_db.interest.trainer import train_interest
 from recsys_db.report import write_report
 from recsys_db.sequences import load_event_log
 

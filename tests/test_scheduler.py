@@ -16,7 +16,7 @@ import pytest
 from recsys_db import synth
 from recsys_db.errors import ConfigError
 from recsys_db.ingest import load_events
-from recsys_db.settings import DEFAULT_SCHEDULES, load_settings
+from recsys_db.jobs.settings import DEFAULT_SCHEDULES, load_settings
 
 
 def write(path: Path, text: str) -> Path:

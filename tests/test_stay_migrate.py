@@ -13,9 +13,9 @@ import torch
 from recsys_db.ingest import load_events
 from recsys_db.interest import store
 from recsys_db.interest.features import log_steps
-from recsys_db.interest.job import train_interest
 from recsys_db.interest.states import encode_histories
 from recsys_db.interest.train import TrainConfig
+from recsys_db.interest.trainer import train_interest
 from recsys_db.sequences import load_event_log
 
 

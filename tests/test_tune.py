@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from recsys_db import synth
 from recsys_db.cli import app
 from recsys_db.errors import ConfigError
+from recsys_db.interest.trainer import InterestJobConfig
 from recsys_db.interest.tune import check_minutes
-from recsys_db.jobs import run_job
-from recsys_db.settings import check_options
+from recsys_db.jobs.runner import run_from_settings, run_job
+from recsys_db.jobs.settings import Settings, check_options
 
 TINY = {"dim": 32, "epochs": 2, "batch_size": 32, "max_len": 20, "seed": 1, "threads": 1}
 
@@ -31,7 +32,8 @@ def _run_and_version(db_url: str, run_id: int) -> tuple[dict, dict]:
 
 
 def test_tune_records_trials_and_chosen_params(db_url, synthetic):
-    result = run_job("train-interest", **TINY, tune_minutes=0.2)
+    result = run_job("train-interest",
+                     config=InterestJobConfig.from_params({**TINY, "tune_minutes": 0.2}))
     run_metrics, params = _run_and_version(db_url, result["run_id"])
     tuning = run_metrics["tuning"]
     trials = tuning["trials"]
@@ -64,8 +66,8 @@ def test_bad_budgets_are_rejected(bad):
 
 
 def test_bad_budget_fails_before_training(db_url):
-    with pytest.raises(ValueError, match="got 0"):
-        run_job("train-interest", tune_minutes=0)
+    with pytest.raises(ConfigError, match="got 0"):
+        run_from_settings("train-interest", Settings(), {"tune_minutes": 0})
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == 0
 
@@ -90,7 +92,7 @@ def test_cli_tune_flag(db_url, synthetic):
 
 
 def test_settings_file_takes_tune_minutes(tmp_path):
-    from recsys_db.settings import load_settings
+    from recsys_db.jobs.settings import load_settings
 
     good = tmp_path / "good.toml"
     good.write_text('[jobs.train-interest]\ndim = 32\ntune_minutes = 30\n')

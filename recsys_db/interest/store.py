@@ -2,16 +2,16 @@
 
 `write_version` stores everything of a new version in ONE transaction (registry row, weights,
 an `item_embeddings_v<N>` partition with its HNSW index, category vectors for items that arrive
-later, user states), inactive. `activate`
-then switches the active version in a second, short transaction. A job killed at any point
-leaves either nothing or a complete inactive version; the active version keeps serving.
+later, user states), inactive; the registry's `promote` then switches the active version in a
+second, short transaction. A job killed at any point leaves either nothing or a complete
+inactive version; the active version keeps serving. SQL: sql/states.sql.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +23,19 @@ from psycopg import sql
 from recsys_db.interest.encoder import InterestModel, ModelShape, recent_mask
 from recsys_db.interest.features import Vocab
 from recsys_db.interest.states import Encoded
-from recsys_db.interest.train import TrainConfig
-from recsys_db.registry import active_version
+from recsys_db.interest.train_config import TrainConfig
+from recsys_db.registry import active_version, create_version, mark_ready, version_params
 from recsys_db.sqlfiles import queries
 
 KIND = "interest"
 TOP_CATEGORIES = 20
 BLOB_FORMAT = "torch-state-dict-v3"  # v3: stay-or-migrate heads, item vector = id + category
+# Params write_version stores beside the training config (not TrainConfig fields).
+VERSION_PARAMS = ("max_item_key",)
+
+
+def _sql() -> dict[str, str]:
+    return queries("states.sql")
 
 
 @dataclass
@@ -139,43 +145,42 @@ def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
     next run of that job if this one dies)."""
     dim = model.shape.dim + 1
     max_key = int(items.keys.max()) if len(items) else 0  # later items: category vectors
+    if status not in ("ready", "building"):
+        raise ValueError(f"status must be 'ready' or 'building', got {status!r}")
     with conn.transaction():
-        version = conn.execute(
-            "INSERT INTO recsys.model_versions (kind, status, dim, params, metrics, job_run_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING version_id",
-            (KIND, status, dim, json.dumps({**params, "max_item_key": max_key}),
-             json.dumps(metrics), job_run_id)).fetchone()[0]
-        conn.execute(
-            "INSERT INTO recsys.model_blobs (version_id, format, blob) VALUES (%s, %s, %s)",
-            (version, BLOB_FORMAT, model_blob(model, items, categories)))
+        version = create_version(conn, KIND, {**params, "max_item_key": max_key},
+                                 metrics=metrics, dim=dim, job_run_id=job_run_id)
+        conn.execute(_sql()["insert_blob"], {"version": version, "format": BLOB_FORMAT,
+                                             "blob": model_blob(model, items, categories)})
         _write_item_vectors(conn, version, dim, items, model.item_vectors().detach().numpy())
-        conn.execute("SELECT recsys.refresh_category_embeddings(%s)", (version,))
+        conn.execute(_sql()["refresh_category_embeddings"], {"version": version})
         write_states(conn, version, states)
+        if status == "ready":
+            mark_ready(conn, version)
     return version
 
 
 def _write_item_vectors(conn: psycopg.Connection, version: int, dim: int, items: Vocab,
                         vectors: np.ndarray) -> None:
-    part = sql.Identifier(f"item_embeddings_v{version}")
-    conn.execute(sql.SQL("CREATE TABLE recsys.{} (LIKE recsys.item_embeddings INCLUDING DEFAULTS)"
-                         ).format(part))
-    with conn.cursor().copy(sql.SQL("COPY recsys.{} (version_id, item_key, embedding) FROM STDIN"
-                                    ).format(part)) as copy:
+    names = {"part": sql.Identifier(f"item_embeddings_v{int(version)}"),
+             "index": sql.Identifier(f"item_embeddings_v{int(version)}_hnsw"),
+             "dim": sql.Literal(int(dim)), "version": sql.Literal(int(version))}
+
+    def statement(name: str) -> sql.Composed:
+        return sql.SQL(_sql()[name]).format(**names)
+
+    conn.execute(statement("create_vector_partition"))
+    with conn.cursor().copy(statement("copy_vectors")) as copy:
         lines = [f"{version}\t{key}\t{_vec(vectors[i + 1])}\n" for i, key in enumerate(items.keys)]
         copy.write("".join(lines))
-    conn.execute(sql.SQL("ALTER TABLE recsys.{} ADD PRIMARY KEY (version_id, item_key)"
-                         ).format(part))
-    conn.execute(sql.SQL(
-        "CREATE INDEX {} ON recsys.{} USING hnsw ((embedding::vector({})) vector_ip_ops)"
-    ).format(sql.Identifier(f"item_embeddings_v{version}_hnsw"), part, sql.Literal(dim)))
-    conn.execute(sql.SQL("ALTER TABLE recsys.item_embeddings ATTACH PARTITION recsys.{} "
-                         "FOR VALUES IN ({})").format(part, sql.Literal(version)))
-    conn.execute(sql.SQL("ANALYZE recsys.{}").format(part))
+    for name in ("vector_primary_key", "vector_hnsw_index", "attach_vector_partition",
+                 "analyze_vector_partition"):
+        conn.execute(statement(name))
 
 
 def write_states(conn: psycopg.Connection, version: int, s: UserStateRows) -> None:
     """Upsert user states of `version` (COPY into a temp table, then one INSERT ... ON CONFLICT)."""
-    sql_ = queries("states.sql")
+    sql_ = _sql()
     conn.execute(sql_["create_stage"])
     with conn.cursor().copy(sql_["copy_stage"]) as copy:
         lines = []
@@ -200,15 +205,25 @@ def _ts(seconds: int) -> str:
     return datetime.fromtimestamp(int(seconds), UTC).isoformat()
 
 
+def refresh_transitions(conn: psycopg.Connection) -> int:
+    """Recompute recsys.category_transitions from the events; returns its row count."""
+    return int(conn.execute(_sql()["refresh_transitions"]).fetchone()[0])
+
+
 def active_config(conn: psycopg.Connection) -> TrainConfig:
-    """The training settings of the active interest version (unknown keys are ignored)."""
+    """The training settings of the active interest version.
+
+    A stored key that is neither a TrainConfig field nor one of VERSION_PARAMS is an error
+    (ValueError naming it): a version trained with settings this code does not know."""
     version = active_version(conn, KIND)
     if version is None:
         raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
-    params = conn.execute("SELECT params FROM recsys.model_versions WHERE version_id = %s",
-                          (version,)).fetchone()[0] or {}
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in params.items() if k in known})
+    params = version_params(conn, version)
+    try:
+        return TrainConfig.from_params({k: v for k, v in params.items()
+                                        if k not in VERSION_PARAMS})
+    except ValueError as exc:
+        raise ValueError(f"interest version {version}: {exc}") from None
 
 
 def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedModel:
@@ -216,8 +231,7 @@ def load_model(conn: psycopg.Connection, version: int | None = None) -> LoadedMo
     version = version if version is not None else active_version(conn, KIND)
     if version is None:
         raise LookupError("no active interest model: run `recsys-db jobs run train-interest`")
-    row = conn.execute("SELECT blob, format FROM recsys.model_blobs WHERE version_id = %s",
-                       (version,)).fetchone()
+    row = conn.execute(_sql()["blob"], {"version": version}).fetchone()
     if row is None:
         raise LookupError(f"model version {version} has no stored weights")
     if row[1] != BLOB_FORMAT:

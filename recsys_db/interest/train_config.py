@@ -1,14 +1,16 @@
-"""Settings of an interest-model training run: validated on construction."""
+"""Settings of an interest-model training run: validated on construction, stored with the
+version as its params (to_params / from_params, see recsys_db/params.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from recsys_db.interest.encoder import ENCODERS
+from recsys_db.params import Params
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Params):
     encoder: str = "lstm"
     dim: int = 64
     epochs: int = 30

@@ -8,27 +8,37 @@ from an encoder trained on events before the first cut-off only - labelled by wh
 the window (graded by behavior weight, plus a bonus for the first item they touched). The
 windows before the last train; the last validates (early stopping). The compiled scorer is
 timed on 200 candidates; over the budget, the model is cut to fewer trees and the trade-off
-is recorded.
+is recorded. The version goes through the registry's lifecycle (create, mark ready, promote);
+SQL: sql/ranker.sql.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import psycopg
+from psycopg import sql as pgsql
 
 from recsys_db.cf import train_cf
 from recsys_db.interest import store
-from recsys_db.interest.job import fit_on_log, user_states_for
-from recsys_db.interest.train import TrainConfig
+from recsys_db.interest.train_config import TrainConfig
+from recsys_db.interest.trainer import user_states_for
+from recsys_db.interest.validation import fit_on_log
+from recsys_db.params import Params
 from recsys_db.ranker.compile import compile_booster
-from recsys_db.registry import active_version, drop_versions, promote
+from recsys_db.registry import (
+    DEFAULT_TOLERANCE,
+    active_version,
+    create_version,
+    drop_versions,
+    mark_ready,
+    promote,
+)
 from recsys_db.sequences import load_event_log
 from recsys_db.sqlfiles import queries
 
@@ -37,7 +47,7 @@ MAX_LABEL = 31  # labels are clipped to LightGBM's default label_gain length
 
 
 @dataclass(frozen=True)
-class RankerConfig:
+class RankerConfig(Params):
     num_trees: int = 200
     num_leaves: int = 15
     learning_rate: float = 0.05
@@ -143,16 +153,19 @@ def fit(train: Lists, valid: Lists, config: RankerConfig, num_trees: int, num_le
 def time_scoring(conn: psycopg.Connection, function: str, features: np.ndarray,
                  repeats: int = 7) -> float:
     """Median milliseconds for the installed SQL scorer to score 200 candidates (one query)."""
+    sql = queries("ranker.sql")
     sample = features[np.random.default_rng(0).integers(0, len(features), 200)]
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recsys_score_sample (f float8[])")
-    conn.execute("TRUNCATE recsys_score_sample")
+    conn.execute(sql["create_score_sample"])
+    conn.execute(sql["clear_score_sample"])
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO recsys_score_sample VALUES (%s)",
+        cur.executemany(sql["insert_score_sample"],
                         [([None if np.isnan(v) else float(v) for v in row],) for row in sample])
+    timed = pgsql.SQL(sql["time_score_sample"]).format(
+        function=pgsql.Identifier(*function.split(".")))
     timings = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        conn.execute(f"SELECT sum({function}(f)) FROM recsys_score_sample").fetchone()
+        conn.execute(timed).fetchone()
         timings.append((time.perf_counter() - t0) * 1000)
     return float(np.median(timings))
 
@@ -191,9 +204,10 @@ def asof_model(conn: psycopg.Connection, before: datetime, config: TrainConfig
 
 def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *,
                  end: datetime | None = None, activate: bool = True,
-                 job_run_id: int | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, job_run_id: int | None = None,
                  interest: TrainConfig | None = None) -> dict[str, Any]:
-    """Train, compile, time and store a ranker version (activated unless activate=False).
+    """Train, compile, time and store a ranker version, then promote it with `tolerance`
+    (unless activate=False).
 
     `end`: the time after which nothing is used (default: after the latest event); the label
     windows are the `train_windows + 1` windows of `label_days` before it. Their interest
@@ -201,6 +215,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     settings) on the events before the first window.
     """
     config = config or RankerConfig()
+    sql = queries("ranker.sql")
     t0 = time.perf_counter()
     if interest is None:
         if active_version(conn, store.KIND) is None:
@@ -208,7 +223,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                              "run train-interest first")
         interest = store.active_config(conn)
     if end is None:
-        latest = conn.execute("SELECT max(ts) FROM recsys.events").fetchone()[0]
+        latest = conn.execute(sql["latest_event"]).fetchone()[0]
         if latest is None:
             raise ValueError("no events")
         end = latest + timedelta(seconds=1)
@@ -237,11 +252,9 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
             used = booster.best_iteration or booster.num_trees()
             valid_ndcg = ndcg_at(valid_l, booster.predict(valid_l.features, raw_score=True))
             with conn.transaction():
-                version = conn.execute(
-                    "INSERT INTO recsys.model_versions (kind, status, params, job_run_id) "
-                    "VALUES (%s, 'building', %s, %s) RETURNING version_id",
-                    (KIND, json.dumps({**asdict(config), "trees": used, "leaves": leaves}),
-                     job_run_id)).fetchone()[0]
+                version = create_version(
+                    conn, KIND, {**config.to_params(), "trees": used, "leaves": leaves},
+                    job_run_id=job_run_id)
                 function = f"recsys.ranker_score_v{version}"
                 conn.execute(compile_booster(booster, function))
             ms = time_scoring(conn, function, valid_l.features)
@@ -260,13 +273,11 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                    "cutoffs": [c.isoformat() for c in sorted([*c_trains, c_valid])],
                    "interest_as_of": c_trains[-1].isoformat(),
                    "interest_train_s": round(interest_s, 1)}
-        conn.execute("UPDATE recsys.model_versions SET metrics = %s, status = 'ready' "
-                     "WHERE version_id = %s", (json.dumps(metrics), version))
-        conn.execute("INSERT INTO recsys.model_blobs (version_id, format, blob) "
-                     "VALUES (%s, 'lightgbm-text', %s)",
-                     (version, booster.model_to_string().encode()))
+        conn.execute(sql["insert_blob"], {"version": version,
+                                          "blob": booster.model_to_string().encode()})
+        mark_ready(conn, version, metrics)
         conn.commit()
-        promotion = promote(conn, version) if activate else None
+        promotion = promote(conn, version, tolerance) if activate else None
     finally:
         conn.rollback()
         drop_versions(conn, helpers)

@@ -1,5 +1,8 @@
 """Python access to the SQL API: typed rows from `recsys.recommend` and friends.
 
+The package re-exports these functions (`from recsys_db import recommend`); the module is
+named `api` so that `recsys_db.recommend` is always the function, never a module.
+
     from recsys_db import recommend
     with session_scope() as session:
         for rec in recommend(session, "user-42", k=10):

@@ -2,8 +2,8 @@
 
 import logging
 
+from recsys_db.jobs.settings import load_settings
 from recsys_db.scheduler import run_scheduler
-from recsys_db.settings import load_settings
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO,

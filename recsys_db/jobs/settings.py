@@ -1,4 +1,4 @@
-"""Operator settings: job schedules, retries, job options and the activation tolerance.
+"""Operator settings of the jobs: schedules, retries, job options and the activation tolerance.
 
 Read from a TOML file (`--config`, else $RECSYS_CONFIG, else ./recsys.toml, else
 $RECSYS_HOME/recsys.toml; none is fine: defaults apply), then overridden by environment variables:
@@ -9,12 +9,13 @@ $RECSYS_HOME/recsys.toml; none is fine: defaults apply), then overridden by envi
     RECSYS_ACTIVATION_TOLERANCE      relative loss a new version may have and still activate
 
 A schedule is a cron expression: 5 fields (minute hour day month weekday) or 6 with a leading
-seconds field. Every value is checked here, so a typo fails at start-up with its name, not at 3am.
+seconds field. Every value is checked here, so a typo fails at start-up with its name, not at 3am:
+job options by building the job's config (jobs/catalog.py). The runner (jobs/runner.py) runs a
+job from these settings: `run_from_settings(name, settings, overrides)`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from recsys_db.config import recsys_home
 from recsys_db.errors import ConfigError
+from recsys_db.jobs.catalog import JOBS
 
 CONFIG_ENV = "RECSYS_CONFIG"
 DEFAULT_SCHEDULES = {
@@ -66,8 +68,6 @@ def config_path(explicit: Path | None = None) -> Path | None:
 
 def load_settings(path: Path | None = None) -> Settings:
     """Settings from the file (if any) and the environment, validated."""
-    from recsys_db.jobs import JOBS
-
     found = config_path(path)
     data: dict[str, Any] = {}
     if found is not None:
@@ -133,23 +133,8 @@ def cron_trigger(expr: str, timezone: str = "UTC", job: str = "") -> CronTrigger
 
 
 def check_options(job: str, options: dict[str, Any]) -> None:
-    """Job options must be fields of that job's config dataclass or its extra options (whose
-    values are checked too, e.g. train-interest's tune_minutes)."""
-    import importlib
-
-    from recsys_db.jobs import JOBS
-
-    config_type = JOBS[job].config
-    extra = dict(JOBS[job].extra_options)
-    known = {f.name for f in dataclasses.fields(config_type)} if config_type else set()
-    known |= set(extra)
-    unknown = set(options) - known
-    if unknown:
-        raise ConfigError(f"[jobs.{job}]: unknown option(s) {sorted(unknown)}; known: "
-                          f"{', '.join(sorted(known)) or 'none'}")
-    for name in extra.keys() & options.keys():
-        module, _, function = extra[name].partition(":")
-        try:
-            getattr(importlib.import_module(module), function)(options[name])
-        except ValueError as exc:
-            raise ConfigError(f"[jobs.{job}]: {name}: {exc}") from None
+    """Job options must make a valid config of that job (known keys, good values)."""
+    try:
+        JOBS[job].make_config(options)
+    except ValueError as exc:
+        raise ConfigError(f"[jobs.{job}]: {exc}") from None

@@ -1,0 +1,71 @@
+"""Held-out validation of the interest encoder: each user's last event is the target.
+
+`validation_split` holds out each user's last event (users with 3 or more events) and builds the
+validation targets; `fit_on_log` trains an encoder on the rest, early-stopping on them. Used by
+the train-interest trainer (interest/trainer.py), the tuner (interest/tune.py) and the ranker's
+as-of encoder (ranker/train.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recsys_db.interest.features import Vocab, log_steps
+from recsys_db.interest.train import (
+    BatchCallback,
+    EpochCallback,
+    TrainConfig,
+    TrainResult,
+    Validation,
+    build_vocabs,
+    train,
+)
+from recsys_db.sequences import EventLog
+
+
+def holdout_last(log: EventLog) -> tuple[EventLog, np.ndarray]:
+    """(log without each user's last event, mask of the held-out last events) for users with
+    at least 3 events; shorter users keep all their events in training."""
+    n = np.diff(log.offsets)
+    pos = np.arange(len(log)) - np.repeat(log.offsets[:-1], n)
+    remaining = np.repeat(n, n) - pos  # 1 for the last event of a user
+    held = (remaining == 1) & (np.repeat(n, n) >= 3)
+    return log.take(~held), held
+
+
+def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | None = None,
+               on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
+               ) -> tuple[TrainResult, Validation | None]:
+    """Train an encoder on `log`, early-stopping on each user's held-out last event; returns
+    the result and the validation set it used (None when no user has 3 events)."""
+    train_log, items, categories, valid = validation_split(log)
+    result = train(train_log, config, valid, items=items, categories=categories,
+                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
+    return result, valid
+
+
+def validation_split(log: EventLog) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
+    """(log without each user's last event, item and category vocabularies of the whole log,
+    the held-out last events as validation targets; None when no user has 3 events)."""
+    train_log, held = holdout_last(log)
+    items, categories = build_vocabs(log)
+    valid = None
+    if held.any():
+        valid = Validation(log_steps(train_log, items, categories), train_log.offsets,
+                           items.index(log.item[held]), categories.index(log.category[held]))
+        valid = _only_users_with_targets(train_log, log, held, valid)
+    return train_log, items, categories, valid
+
+
+def _only_users_with_targets(train_log: EventLog, log: EventLog, held: np.ndarray,
+                             valid: Validation) -> Validation:
+    """Keep validation histories of users that have a held-out event (same user order)."""
+    has_target = np.isin(train_log.users, log.user[held])
+    starts, ends = train_log.offsets[:-1][has_target], train_log.offsets[1:][has_target]
+    idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+    steps = type(valid.steps)(*(getattr(valid.steps, f)[idx]
+                                for f in ("item", "category", "behavior", "gap")))
+    offsets = np.r_[0, np.cumsum(ends - starts)].astype(np.int64)
+    return Validation(steps, offsets, valid.target_item, valid.target_category)
