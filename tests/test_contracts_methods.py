@@ -10,7 +10,8 @@ On the planted log of tests/contracts.py, time split (train / valid / test by ti
 * shapes and ids: one row per instance in instance order, one finite column per candidate;
 * the known answer (EXPECT): "successor" methods rank the chain successor of the user's last
   item first; "history" methods rank the user's own chain first, the successor exactly CHAIN-th
-  (the least recent of the last lap); "popular" methods rank the hot item first for everyone;
+  (the least recent of the last lap); "group" methods (no notion of order) rank the user's own
+  chain first; "popular" methods rank the hot item first for everyone;
 * deterministic: a second instance fitted with the same seed gives the same scores;
 * no future: scores do not change when events after the cut-off are added to the log, nor when
   the instances' targets and relevant events are replaced with garbage.
@@ -36,7 +37,7 @@ EXPECT = {
     "most_popular": "popular", "popular_last_day": "popular", "repeat": "history",
     "markov": "successor", "item_knn": "successor",
     "lstm": "successor", "gru": "successor", "attention": "successor",
-    "als": "history", "bpr": "history",
+    "als": "group", "bpr": "group",
 }
 # test period from the 23rd event of each user, validation from the 19th (users start 1-48 s
 # after T0, one event a minute: each user has 18 training events, 4 validation events, 6-8 test)
@@ -56,7 +57,8 @@ def _factorization(name: str, valid: Instances) -> Method:
     from recsys_db.evaluation.factorization import make_factorization
 
     grid = {"als": [{"factors": 8, "regularization": 0.1, "iterations": 10}],
-            "bpr": [{"factors": 8, "learning_rate": 0.05, "iterations": 50}]}[name]
+            "bpr": [{"factors": 8, "learning_rate": 0.05, "regularization": 0.01,
+                     "iterations": 200}]}[name]
     return make_factorization(name, valid, fit_grid=grid, query_grid=[{"last": 5}])
 
 
@@ -130,10 +132,13 @@ def test_scores_have_one_row_per_instance_and_one_column_per_candidate(
         assert scores.shape == (len(test), planted.catalog.size(target))
         assert np.isfinite(scores).all()
         # rows follow the instances: a batch is those rows, reordered instances reorder rows
+        # (to float32 rounding: als / bpr score a batch with one BLAS call, whose rounding
+        # depends on the batch)
         part = np.asarray(method.score(test, slice(5, 17), target))
-        np.testing.assert_array_equal(part, scores[5:17])
+        np.testing.assert_allclose(part, scores[5:17], rtol=1e-5, atol=1e-6)
         order = np.arange(len(test))[::-1].copy()
-        np.testing.assert_array_equal(_scores(method, test.take(order), target), scores[order])
+        np.testing.assert_allclose(_scores(method, test.take(order), target), scores[order],
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_finds_the_planted_answer(fitted: tuple[str, Method], planted: Planted) -> None:
@@ -151,10 +156,12 @@ def test_finds_the_planted_answer(fitted: tuple[str, Method], planted: Planted) 
     top = ranking[:, 0] == want
     if expect == "successor":
         assert top.mean() >= 0.9, f"{name}: successor first for {top.mean():.0%} of users"
-    else:  # "history": the user's own chain first, the successor last of it
+    else:  # the user's own chain first ("history": the successor last of it)
         chain_of = (catalog.items[ranking[:, :CHAIN]] - 1) // CHAIN
-        assert np.all(chain_of == ((last - 1) // CHAIN)[:, None])
-        assert (ranking[:, CHAIN - 1] == want).mean() >= 0.9
+        own = np.all(chain_of == ((last - 1) // CHAIN)[:, None], axis=1)
+        assert own.mean() >= 0.9, f"{name}: own chain first for {own.mean():.0%} of users"
+        if expect == "history":
+            assert own.all() and (ranking[:, CHAIN - 1] == want).mean() >= 0.9
     categories = _scores(method, test, "category")
     hit = np.argmax(categories, axis=1) == catalog.category_index(test.target_category)
     assert hit.mean() >= 0.9, f"{name}: next category first for {hit.mean():.0%} of users"
