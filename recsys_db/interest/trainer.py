@@ -58,7 +58,14 @@ class InterestJobConfig(Params):
             raise ValueError(f"unknown option(s) {sorted(unknown)} for train-interest; known: "
                              f"{', '.join(sorted(cls.option_names()))}")
         rest = dict(params)
-        tune_minutes = rest.pop("tune_minutes", None)
+        tune_minutes = None
+        if "tune_minutes" in rest:  # given, it must be a budget (None is not one)
+            from recsys_db.interest.tune import check_minutes
+
+            try:
+                tune_minutes = check_minutes(rest.pop("tune_minutes"))
+            except ValueError as exc:
+                raise ValueError(f"tune_minutes: {exc}") from None
         return cls(TrainConfig.from_params(rest), tune_minutes)
 
     @classmethod
