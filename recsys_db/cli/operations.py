@@ -75,8 +75,8 @@ def jobs_run(
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one job once, recorded in recsys.job_runs (options from [jobs.NAME] in settings,
-    overridden by the flags; the activation tolerance from the same settings)."""
+    """Run one job once, recorded in recsys.job_runs (options from the settings' jobs.NAME
+    table, overridden by the flags; the activation tolerance from the same settings)."""
     from recsys_db.jobs.catalog import JOBS
     from recsys_db.jobs.runner import run_from_settings
     from recsys_db.jobs.settings import load_settings
