@@ -179,9 +179,10 @@ class InterestModel(nn.Module):
         self.item_category.copy_(item_category)
 
     def embed(self, item: torch.Tensor, category: torch.Tensor, behavior: torch.Tensor,
-              gap: torch.Tensor) -> torch.Tensor:
-        x = self.item_in(item) + self.category_in(category) + self.behavior_in(behavior) \
-            + self.gap_in(gap)
+              gap: torch.Tensor, item_x: torch.Tensor | None = None) -> torch.Tensor:
+        """Step inputs (B, T, d); `item_x` is item_in(item) when the caller looked it up."""
+        item_x = self.item_in(item) if item_x is None else item_x
+        x = item_x + self.category_in(category) + self.behavior_in(behavior) + self.gap_in(gap)
         return self.dropout(x)
 
     def encode(self, x: torch.Tensor, pad: torch.Tensor | None = None,

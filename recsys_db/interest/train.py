@@ -67,7 +67,6 @@ class TrainResult:
 
 
 EpochCallback = Callable[[dict[str, float]], None]
-Rows = Callable[[torch.Tensor | None], torch.Tensor]  # class vectors by id (all for None)
 BatchCallback = Callable[[int, int, float], None]
 
 
@@ -188,6 +187,52 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None
 
 
+class _Classes:
+    """The class vectors and biases one training step uses, each table looked up once.
+
+    Every use (inputs, stay keys, targets, negatives) indexes this step's rows instead of the
+    embedding table, so autograd makes one dense table gradient per step, not one per use (at
+    100k items those dense gradients cost more than the rest of the step). `ids` None: every
+    class (the full softmax)."""
+
+    def __init__(self, vectors: torch.Tensor, bias: torch.Tensor, ids: torch.Tensor | None,
+                 n: int, id_vectors: torch.Tensor | None = None) -> None:
+        self.vectors, self.bias_rows, self.id_vectors = vectors, bias, id_vectors
+        self.local: torch.Tensor | None = None
+        if ids is not None:
+            self.local = torch.zeros(n + 1, dtype=torch.long)
+            self.local[ids] = torch.arange(len(ids))
+
+    @classmethod
+    def items(cls, model: InterestModel, used: torch.Tensor | None) -> _Classes:
+        """Item vectors (id + category embedding) and biases of the ids in `used` (all items
+        for None); `id_vectors` keeps the id embeddings alone for the step inputs."""
+        n = model.shape.n_items
+        ids = None if used is None else torch.unique(used)
+        rows = torch.arange(n + 1) if ids is None else ids
+        id_vectors = model.item_in(rows)
+        vectors = id_vectors + model.category_in(model.item_category[rows])
+        return cls(vectors, model.item_bias(rows)[:, 0], ids, n, id_vectors)
+
+    @classmethod
+    def categories(cls, model: InterestModel) -> _Classes:
+        return cls(model.category_in.weight, model.category_bias, None,
+                   model.shape.n_categories)
+
+    def _at(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids if self.local is None else self.local[ids]
+
+    def rows(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.vectors if ids is None else self.vectors[self._at(ids)]
+
+    def bias(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.bias_rows if ids is None else self.bias_rows[self._at(ids)]
+
+    def id_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        assert self.id_vectors is not None
+        return self.id_vectors[self._at(ids)]
+
+
 class _Softmax:
     """Log-likelihood of targets under a softmax over a vocabulary (index 0 = padding, never a
     class) without each row's excluded ids: full softmax up to `full_max` classes, else sampled
@@ -205,36 +250,40 @@ class _Softmax:
         self.k = min(negatives, n)
         self.rng = rng
 
-    def log_likelihood(self, u: torch.Tensor, rows: Rows, bias: torch.Tensor,
-                       target: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
-        """(R,) log P(target) for rows u (R, d); `rows(ids)` gives the class vectors (all of
-        them for None), so a sampled softmax computes only the vectors it uses; `exclude`
-        (R, W) ids masked out (0 = none)."""
+    def draw(self) -> torch.Tensor | None:
+        """This batch's shared negatives (None for the full softmax)."""
         if self.full:
-            weight = rows(None)
+            return None
+        return torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
+
+    def log_likelihood(self, u: torch.Tensor, classes: _Classes, target: torch.Tensor,
+                       exclude: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
+        """(R,) log P(target) for rows u (R, d) against `classes`; `exclude` (R, W) ids masked
+        out (0 = none); `neg` the negatives from `draw()`."""
+        if neg is None:
+            weight, bias = classes.rows(), classes.bias()
             chunk = max(1, LOGIT_BUDGET // weight.shape[0])
             parts = []
             for lo in range(0, len(u), chunk):
-                logits = u[lo:lo + chunk] @ weight.T + bias
+                logits = torch.addmm(bias, u[lo:lo + chunk], weight.T)
                 logits = logits.masked_fill(recent_mask(exclude[lo:lo + chunk],
                                                         weight.shape[0] - 1), float("-inf"))
                 t = target[lo:lo + chunk]
                 parts.append(logits.gather(1, t[:, None])[:, 0] - logits.logsumexp(-1))
             return torch.cat(parts)
-        neg = torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
-        pos_logit = (u * rows(target)).sum(-1) + bias[target] - self.log_q[target]
-        neg_logit = u @ rows(neg).T + bias[neg] - self.log_q[neg]
+        pos_logit = ((u * classes.rows(target)).sum(-1) + classes.bias(target)
+                     - self.log_q[target])
+        neg_logit = torch.addmm(classes.bias(neg) - self.log_q[neg], u, classes.rows(neg).T)
         neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
-        logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)
-        return pos_logit - logits.logsumexp(-1)
+        return pos_logit - torch.logaddexp(pos_logit, neg_logit.logsumexp(-1))
 
 
 def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
               ids: torch.Tensor, target: torch.Tensor, softmax: _Softmax,
-              query: torch.Tensor, rows: Rows, bias: torch.Tensor) -> torch.Tensor:
+              query: torch.Tensor, classes: _Classes, neg: torch.Tensor | None
+              ) -> torch.Tensor:
     """Summed -log P(target) of the mixture of one head: the stay part for rows whose target
-    is in their window, else the migrate softmax (`query` against the class vectors `rows`
-    and `bias`)."""
+    is in their window, else the migrate softmax (`query` against `classes`)."""
     keep = target > 0
     h, slot_logits, ids, target, query = (x[keep] for x in (h, slot_logits, ids, target, query))
     if len(target) == 0:
@@ -250,8 +299,8 @@ def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
         total = total - (log_stay[stays] + stay_ll).sum()
     moves = ~stays
     if moves.any():
-        migrate_ll = softmax.log_likelihood(query[moves], rows, bias, target[moves],
-                                            ids[moves])
+        migrate_ll = softmax.log_likelihood(query[moves], classes, target[moves], ids[moves],
+                                            neg)
         total = total - (log_migrate[moves] + migrate_ll).sum()
     return total
 
@@ -259,6 +308,77 @@ def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
 def _band(values: torch.Tensor, length: int, window: int) -> torch.Tensor:
     """(B, window - 1 + T) -> (B, T, window): the window ending at each of the T positions."""
     return values.unfold(1, window, 1)[:, :length]
+
+
+@dataclass
+class _Batch:
+    """One batch of training windows: step columns (B, T + 1) - inputs are [:, :-1], targets
+    [:, 1:] - and the stay part's slots (B, window - 1 + T): each input position's last
+    `window` events, across the window's start (within the user's own sequence)."""
+
+    item: torch.Tensor
+    category: torch.Tensor
+    behavior: torch.Tensor
+    gap: torch.Tensor
+    pad: torch.Tensor  # (B, T) input is padding
+    target_mask: torch.Tensor  # (B, T) position has a next event
+    slot_item: torch.Tensor
+    slot_category: torch.Tensor
+    slot_behavior: torch.Tensor
+
+
+def _make_batch(steps: Steps, first: np.ndarray, starts: np.ndarray, lens: np.ndarray,
+                t_max: int, back: int) -> _Batch:
+    pos = np.arange(t_max + 1)
+    valid = pos[None, :] < (lens + 1)[:, None]
+    gather = np.where(valid, starts[:, None] + pos[None, :], 0)
+    ext_pos = np.arange(-back, t_max)
+    ext = starts[:, None] + ext_pos[None, :]
+    ext_ok = (ext >= first[:, None]) & (ext_pos[None, :] < lens[:, None])
+    ext = np.where(ext_ok, ext, 0)
+
+    def take(name: str, at: np.ndarray, ok: np.ndarray) -> torch.Tensor:
+        values = getattr(steps, name)[at]
+        values[~ok] = 0
+        return torch.from_numpy(values)
+
+    return _Batch(*(take(name, gather, valid) for name in ("item", "category", "behavior",
+                                                            "gap")),
+                  torch.from_numpy(~valid[:, :-1]), torch.from_numpy(valid[:, 1:]),
+                  *(take(name, ext, ext_ok) for name in ("item", "category", "behavior")))
+
+
+def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
+                softmaxes: tuple[_Softmax, _Softmax]) -> tuple[torch.Tensor, int]:
+    """Mean negative log-likelihood of the batch's next events, and how many there are."""
+    items_sm, categories_sm = softmaxes
+    t_max, window = batch.pad.shape[1], model.shape.window
+    mask = batch.target_mask
+    neg = items_sm.draw()
+    used = None if neg is None else torch.cat([batch.item.flatten(),
+                                               batch.slot_item.flatten(), neg])
+    items = _Classes.items(model, used)
+    x = model.embed(batch.item[:, :-1], batch.category[:, :-1], batch.behavior[:, :-1],
+                    batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
+    out, _ = model.encode(x, batch.pad)
+    h = out[mask]
+    beh = _band(batch.slot_behavior, t_max, window)
+    item_ids = _band(batch.slot_item, t_max, window)[mask]
+    item_slots = model.item_stay.band_logits(out, items.rows(batch.slot_item), beh)[mask]
+    item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
+    loss = _head_nll(model.item_stay, h, item_slots, item_ids,
+                     batch.item[:, 1:][mask], items_sm, model.user_vector(h), items, neg)
+    if config.category_weight > 0:
+        cat_ids = _band(batch.slot_category, t_max, window)[mask]
+        cat_keys = model.category_in(batch.slot_category)
+        cat_slots = model.category_stay.band_logits(out, cat_keys, beh)[mask]
+        cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
+        loss = loss + config.category_weight * _head_nll(
+            model.category_stay, h, cat_slots, cat_ids, batch.category[:, 1:][mask],
+            categories_sm, model.category_query(h), _Classes.categories(model),
+            categories_sm.draw())
+    n_rows = len(h)
+    return loss / max(n_rows, 1), n_rows
 
 
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
@@ -270,55 +390,11 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
     order = rng.permutation(len(w_start))
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
-    t_max, back = config.max_len, model.shape.window - 1
-    pos = np.arange(t_max + 1)
-    ext_pos = np.arange(-back, t_max)
-    items_sm, categories_sm = softmaxes
     for b in range(n_batches):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-        first, starts, lens = w_first[idx], w_start[idx], w_len[idx]
-        valid = pos[None, :] < (lens + 1)[:, None]
-        gather = np.where(valid, starts[:, None] + pos[None, :], 0)
-        cols = []
-        for name in ("item", "category", "behavior", "gap"):
-            values = getattr(steps, name)[gather]
-            values[~valid] = 0
-            cols.append(torch.from_numpy(values))
-        item, category, behavior, gap = cols
-        inputs = [c[:, :-1] for c in cols]
-        pad = torch.from_numpy(~valid[:, :-1])
-        target_mask = torch.from_numpy(valid[:, 1:])
-        # the stay part's slots: each input position's last `window` events, across the
-        # window's start (within the user's own sequence)
-        ext = starts[:, None] + ext_pos[None, :]
-        ext_ok = (ext >= first[:, None]) & (ext_pos[None, :] < lens[:, None])
-        ext = np.where(ext_ok, ext, 0)
-        slots = {}
-        for name in ("item", "category", "behavior"):
-            values = getattr(steps, name)[ext]
-            values[~ext_ok] = 0
-            slots[name] = torch.from_numpy(values)
-        out, _ = model.encode(model.embed(*inputs), pad)
-        h = out[target_mask]
-        target_item = item[:, 1:][target_mask]
-        target_cat = category[:, 1:][target_mask]
-        item_ids = _band(slots["item"], t_max, back + 1)[target_mask]
-        cat_ids = _band(slots["category"], t_max, back + 1)[target_mask]
-        beh = _band(slots["behavior"], t_max, back + 1)
-        item_keys = model.item_rows(slots["item"])
-        item_slots = model.item_stay.band_logits(out, item_keys, beh)[target_mask]
-        item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
-        n_rows = len(target_item)
-        loss = _head_nll(model.item_stay, h, item_slots, item_ids, target_item, items_sm,
-                         model.user_vector(h), model.item_rows, model.item_bias.weight[:, 0])
-        if config.category_weight > 0:
-            cat_keys = model.category_in(slots["category"])
-            cat_slots = model.category_stay.band_logits(out, cat_keys, beh)[target_mask]
-            cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
-            loss = loss + config.category_weight * _head_nll(
-                model.category_stay, h, cat_slots, cat_ids, target_cat, categories_sm,
-                model.category_query(h), model.category_rows, model.category_bias)
-        loss = loss / max(n_rows, 1)
+        batch = _make_batch(steps, w_first[idx], w_start[idx], w_len[idx], config.max_len,
+                            model.shape.window - 1)
+        loss, n_rows = _batch_loss(model, batch, config, softmaxes)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
