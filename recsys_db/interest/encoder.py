@@ -114,15 +114,15 @@ class StayOrMigrate(nn.Module):
 
     def band_logits(self, h: torch.Tensor, keys: torch.Tensor, behavior: torch.Tensor
                     ) -> torch.Tensor:
-        """Training form of `slot_logits` for whole windows: h (B, T, d) and the keys of the
-        window - 1 steps before the first position and of every position (B, window - 1 + T,
-        d) -> (B, T, window), slot j of position t being step t + j of `keys`; `behavior` is
-        (B, T, window). Empty slots are not masked here."""
-        t, w = h.shape[1], behavior.shape[2]
-        full = self.query(h) @ keys.transpose(1, 2)  # (B, T, window - 1 + T)
+        """Training form of `slot_logits` for whole windows: h (B, T, d) and the keys and
+        behaviors of the window - 1 steps before the first position and of every position
+        (B, window - 1 + T, d) and (B, window - 1 + T) -> (B, T, window), slot j of position
+        t being step t + j. Empty slots are not masked here."""
+        t, w = h.shape[1], len(self.position_bias)
+        # a step's behavior bias is the same in every window that holds it: add it per step
+        full = self.query(h) @ keys.transpose(1, 2) + self.behavior_bias(behavior)[:, None, :, 0]
         band = torch.arange(t)[:, None] + torch.arange(w)[None, :]
-        e = full.gather(2, band.expand(len(h), t, w))
-        return e + self.slot_bias(behavior)
+        return full.gather(2, band.expand(len(h), t, w)) + self.position_bias
 
 
 def stay_log_probs(slot_logits: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:

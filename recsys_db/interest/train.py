@@ -362,16 +362,16 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
                     batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
     out, _ = model.encode(x, batch.pad)
     h = out[mask]
-    beh = _band(batch.slot_behavior, t_max, window)
     item_ids = _band(batch.slot_item, t_max, window)[mask]
-    item_slots = model.item_stay.band_logits(out, items.rows(batch.slot_item), beh)[mask]
+    item_slots = model.item_stay.band_logits(out, items.rows(batch.slot_item),
+                                             batch.slot_behavior)[mask]
     item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
     loss = _head_nll(model.item_stay, h, item_slots, item_ids,
                      batch.item[:, 1:][mask], items_sm, model.user_vector(h), items, neg)
     if config.category_weight > 0:
         cat_ids = _band(batch.slot_category, t_max, window)[mask]
         cat_keys = model.category_in(batch.slot_category)
-        cat_slots = model.category_stay.band_logits(out, cat_keys, beh)[mask]
+        cat_slots = model.category_stay.band_logits(out, cat_keys, batch.slot_behavior)[mask]
         cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
         loss = loss + config.category_weight * _head_nll(
             model.category_stay, h, cat_slots, cat_ids, batch.category[:, 1:][mask],

@@ -40,6 +40,7 @@ from recsys_db.interest.train import (
     Validation,
     train,
 )
+from recsys_db.interest.validation import validation_split
 from recsys_db.sequences import EventLog
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,6 @@ def tune_on_log(log_: EventLog, base: TrainConfig, minutes: float, *,
                 on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None,
                 on_trial: TrialCallback | None = None) -> Search:
     """Search the settings of `base` in `space` for `minutes` on `log_`'s validation targets."""
-    from recsys_db.interest.job import validation_split
-
     minutes = check_minutes(minutes)
     train_log, items, categories, valid = validation_split(log_)
     if valid is None:

@@ -1,0 +1,36 @@
+"""Data lifecycle (issue 14): forgetting users, bounded storage, the item catalog, exclusions
+and reasons that are always true.
+
+Upgrade: `sql/upgrades/0012_data_lifecycle.sql` (new tables and columns), then the function
+files in FUNCTIONS, the grants and the generated serving functions. Downgrade:
+`sql/upgrades/0012_data_lifecycle_down.sql` drops what the upgrade added (functions it
+created, tables, columns); functions it only re-applied keep their current bodies.
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+from alembic import op
+
+from recsys_db.sqlfiles import apply, apply_functions, apply_grants, install_serving
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+# sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
+FUNCTIONS: tuple[str, ...] = ()
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    apply(bind, "upgrades/0012_data_lifecycle.sql")
+    if FUNCTIONS:
+        apply_functions(bind, *FUNCTIONS)
+    apply_grants(bind)
+    install_serving(bind)
+
+
+def downgrade() -> None:
+    apply(op.get_bind(), "upgrades/0012_data_lifecycle_down.sql")
