@@ -1,13 +1,13 @@
 """`recsys-db doctor`: check a deployment end to end and say how to fix what is wrong.
 
 `run_checks(url)` runs the checks in order - server, pgvector, privileges, migrations, models,
-hnsw, serving, worker-lag, jobs, pooler - and never raises: each outcome, an unexpected error
-included, is a `Check` whose `fix` (for warn and fail) is the command to run. A check whose
-prerequisite failed is not run: it is reported as failed with detail "skipped: <first failed
-check> failed" and no fix (that check has it). hnsw and worker-lag need an active interest
-version; without one they are skipped the same way, as a warning when models only warned. Nothing
-is changed: the embedded server is not started, the database is only read (pooler also tries
-PgBouncer's admin console, database "pgbouncer", at the same address).
+hnsw, serving, worker-lag, jobs, forgotten, pooler - and never raises: each outcome, an
+unexpected error included, is a `Check` whose `fix` (for warn and fail) is the command to run.
+A check whose prerequisite failed is not run: it is reported as failed with detail "skipped:
+<first failed check> failed" and no fix (that check has it). hnsw and worker-lag need an
+active interest version; without one they are skipped the same way, as a warning when models
+only warned. Nothing is changed: the embedded server is not started, the database is only read
+(pooler also tries PgBouncer's admin console, database "pgbouncer", at the same address).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from recsys_db import config, db, embedded, migrate
+from recsys_db.forget import awaiting_retraining
 from recsys_db.interest import LOOKBACK_IDS, watermark_key
 from recsys_db.sqlfiles import queries
 
@@ -471,6 +472,21 @@ def _jobs(ctx: _Context) -> Check:
     return Check("jobs", "ok", f"last runs succeeded ({', '.join(r[0] for r in last)}){now}")
 
 
+def _forgotten(ctx: _Context) -> Check:
+    """Forgotten users (recsys-db forget) whose data the active models may still hold."""
+    forgotten, awaiting, stale = awaiting_retraining(ctx.c)
+    if awaiting == 0:
+        return Check("forgotten", "ok", f"{forgotten} forgotten user(s); every active model was "
+                     "built after their forget" if forgotten else "no forgotten users")
+    jobs = [job for kind, job in MODEL_JOBS.items() if any(s.startswith(f"{kind} v")
+                                                            for s in stale)]
+    if "category transitions" in stale:
+        jobs.append("refresh-transitions")
+    return Check("forgotten", "warn",
+                 f"{awaiting} forgotten users awaiting retraining: {', '.join(stale)} "
+                 "predate their forget", " && ".join(f"recsys-db jobs run {j}" for j in jobs))
+
+
 # Ports and hosts of transaction poolers, when their admin console does not answer.
 _POOLER_HINTS = {6432: "port 6432 is PgBouncer's", 6543: "port 6543 is Supavisor's (Supabase) "
                  "transaction pooler's"}
@@ -536,6 +552,7 @@ _CHECKS: list[tuple[str, Callable[[_Context], Check], tuple[str, ...], str]] = [
      _psql("SELECT recsys.install_serving()")),
     ("worker-lag", _worker_lag, ("migrations",), RUN_WORKER),
     ("jobs", _jobs, ("migrations",), "recsys-db jobs list"),
+    ("forgotten", _forgotten, ("migrations",), "recsys-db jobs run train-cf"),
     ("pooler", _pooler, ("server",), DIRECT),
 ]
 CHECK_NAMES = tuple(name for name, *_ in _CHECKS)

@@ -70,6 +70,15 @@ class User(Base):
     first_seen: Mapped[datetime | None] = mapped_column(TZ)
 
 
+class ForgottenUser(Base):
+    """A forgotten user's tombstone: the sha256 of the id, never the id (recsys.forget_user)."""
+
+    __tablename__ = "forgotten_users"
+    user_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    forgotten_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+    skipped_events: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
 class BehaviorType(Base):
     __tablename__ = "behavior_types"
     behavior_key: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)

@@ -10,7 +10,9 @@ versions a job needs only while it runs stay 'building' and are dropped by it (o
 by the next run of the job: see jobs/runner.py).
 
 Every activation is logged in recsys.model_activations, so `rollback` returns to exactly the
-version that served before. `gc` removes the data of old versions (vectors, compiled functions,
+version that served before - unless a user was forgotten after that version was built: then
+the switch drops its data (recsys.drop_forgotten_versions), and there is nothing to roll back
+to. `gc` removes the data of old versions (vectors, compiled functions,
 states) but never the active version or the one rollback would return to; their registry rows
 stay, as 'retired', so metrics across versions remain visible.
 
@@ -151,6 +153,10 @@ def activate(conn: psycopg.Connection, version: int, reason: str = "activated by
                                              "previous": previous_id, "reason": reason})
         if conn.execute(sql["has_install_serving"]).fetchone()[0]:
             conn.execute(sql["install_serving"])  # serving functions follow
+        if previous_id is not None and \
+                conn.execute(sql["has_drop_forgotten_versions"]).fetchone()[0]:
+            # the replaced version may have learnt from users forgotten since it was built
+            conn.execute(sql["drop_forgotten_versions"])
     return previous_id
 
 

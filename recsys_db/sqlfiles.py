@@ -27,9 +27,10 @@ _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 # Every file of sql/functions/, in an order in which each one's dependencies exist already
 # (a LANGUAGE sql body is checked when it is created: interest_drift needs interest_profile).
 FUNCTION_FILES = (
-    "event_rules", "entity_keys", "events_partition", "track_event", "bulk_load",
+    "event_rules", "forgotten", "entity_keys", "events_partition", "track_event", "bulk_load",
     "events_notify", "category_transitions", "interest_profile", "interest_drift",
-    "about_to_migrate", "item_stats", "category_embeddings", "drop_model_version", "hnsw",
+    "about_to_migrate", "item_stats", "category_embeddings", "drop_model_version",
+    "forget_user", "hnsw",
     "ranker_feature_names", "candidate_query", "candidate_features", "rank_candidates",
     "install_serving", "recommend", "similar_items", "recommend_for_session",
 )

@@ -18,7 +18,8 @@ BEGIN
                    ' recsys.track_event(text, text, text, timestamptz, text),'
                    ' recsys.interest_profile(text, interval),'
                    ' recsys.interest_drift(text, interval),'
-                   ' recsys.about_to_migrate(integer, double precision) TO %I', v_role);
+                   ' recsys.about_to_migrate(integer, double precision),'
+                   ' recsys.forget_user(text), recsys.forget_users(text[]) TO %I', v_role);
     INSERT INTO recsys.meta (key, value) VALUES ('app_role', to_jsonb(v_role))
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 END

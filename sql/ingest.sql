@@ -22,7 +22,7 @@ COPY pg_temp.recsys_stage (line_no, user_id, item_id, category_id, behavior, ts,
 FROM STDIN
 
 -- name: check
-SELECT good, bad FROM recsys.check_staged();
+SELECT good, bad, forgotten FROM recsys.check_staged();
 
 -- name: problems
 SELECT line_no, problem FROM pg_temp.recsys_checked

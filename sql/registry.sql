@@ -45,6 +45,13 @@ SELECT to_regproc('recsys.install_serving') IS NOT NULL
 -- name: install_serving
 SELECT recsys.install_serving()
 
+-- name: has_drop_forgotten_versions
+SELECT to_regproc('recsys.drop_forgotten_versions') IS NOT NULL
+
+-- name: drop_forgotten_versions
+-- Inactive versions built before a user was forgotten (sql/functions/forget_user.sql).
+SELECT recsys.drop_forgotten_versions()
+
 -- name: active_version
 SELECT version_id FROM recsys.model_versions WHERE kind = %(kind)s AND active
 

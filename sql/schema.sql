@@ -39,6 +39,15 @@ CREATE TABLE recsys.users (
     first_seen timestamptz
 );
 
+-- forget a user: one tombstone per forgotten user id, holding only recsys.user_id_hash(id)
+-- (sha256 hex), never the id. Every event door skips the rows of these users and counts them
+-- in skipped_events (sql/functions/forget_user.sql, track_event.sql, bulk_load.sql).
+CREATE TABLE recsys.forgotten_users (
+    user_hash      text PRIMARY KEY,
+    forgotten_at   timestamptz NOT NULL DEFAULT now(),
+    skipped_events bigint NOT NULL DEFAULT 0
+);
+
 CREATE TABLE recsys.behavior_types (
     behavior_key smallint PRIMARY KEY,
     name         text NOT NULL UNIQUE,

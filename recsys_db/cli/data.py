@@ -70,7 +70,8 @@ def ingest(
         print(json.dumps(result.as_dict()))
         return
     out.print(f"{result.source}: {result.rows_read:,} rows read, {result.loaded:,} events loaded, "
-              f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected; "
+              f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected, "
+              f"{result.forgotten:,} of forgotten users skipped; "
               f"new: {result.new_users:,} users, {result.new_items:,} items, "
               f"{result.new_categories:,} categories ({result.seconds:.1f} s)")
 

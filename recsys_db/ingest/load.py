@@ -4,7 +4,8 @@ All rows go by COPY into a temporary staging table, the SQL rules judge them set
 (`recsys.check_staged`), and one statement per table stores them (`recsys.load_checked`) - all
 in one transaction. Default `on_error="reject"`: any bad row rejects the whole load and the
 database is unchanged. `on_error="quarantine"`: good rows load, bad rows go to
-`recsys.rejected_events` with their reason.
+`recsys.rejected_events` with their reason. Rows of forgotten users (recsys.forget_user) are
+skipped before judging, bad or good, and counted (`LoadResult.forgotten`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class LoadResult:
     new_items: int
     new_categories: int
     seconds: float
+    forgotten: int = 0  # rows of forgotten users (recsys.forget_user), skipped
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +71,7 @@ def load_events(
     with db.connect(url) as conn:
         try:
             rows = _stage(conn, batches, sql, on_error, name, total, progress)
-            good, bad = conn.execute(sql["check"]).fetchone()
+            good, bad, forgotten = conn.execute(sql["check"]).fetchone()
             if bad and on_error == "reject":
                 problems = conn.execute(sql["problems"], {"limit": MAX_REPORTED}).fetchall()
                 raise _rejected(name, bad, [(int(n), str(r)) for n, r in problems])
@@ -79,7 +81,7 @@ def load_events(
         conn.commit()
     loaded, duplicates, rejected, users, items, categories = (int(v) for v in result)
     return LoadResult(name, rows, loaded, duplicates, rejected, users, items, categories,
-                      round(time.perf_counter() - started, 3))
+                      round(time.perf_counter() - started, 3), int(forgotten))
 
 
 def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_behavior: str

@@ -1,8 +1,11 @@
 -- The bulk door (Python COPYs rows into pg_temp.recsys_stage, then calls these two).
 
 -- Bulk door, step 1: judge every staged row (pg_temp.recsys_stage, filled by COPY) with the
--- rules above into pg_temp.recsys_checked. Returns the number of good and bad rows.
-CREATE OR REPLACE FUNCTION recsys.check_staged(OUT good bigint, OUT bad bigint)
+-- rules above into pg_temp.recsys_checked. Rows of forgotten users (recsys.forgotten_users) are
+-- skipped before judging - neither stored nor quarantined - and counted per tombstone. Returns
+-- the number of good and bad rows and of rows skipped as a forgotten user's.
+CREATE OR REPLACE FUNCTION recsys.check_staged(OUT good bigint, OUT bad bigint,
+                                               OUT forgotten bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -26,6 +29,39 @@ BEGIN
           FROM pg_temp.recsys_stage st
           OFFSET 0) s  -- a fence: each value is computed once, not once per use below
     LEFT JOIN recsys.behavior_types b ON b.name = s.behavior;
+    -- forgotten users: shared locks on the buckets of every staged user, in bucket order, held
+    -- until this load commits (sql/functions/forgotten.sql), then their rows out
+    PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(), k.bucket)
+    FROM (SELECT DISTINCT recsys.forget_lock_bucket(c.user_id) AS bucket
+          FROM pg_temp.recsys_checked c WHERE c.user_id IS NOT NULL ORDER BY 1) k;
+    forgotten := 0;
+    IF EXISTS (SELECT 1 FROM recsys.forgotten_users) THEN
+        WITH hit AS (  -- by user id; a line too broken to have one (wrong column count,
+                       -- bad UTF-8): by any of its raw fields
+            SELECT c.line_no, h.user_hash
+            FROM (SELECT u.user_id, f.user_hash  -- one hash per distinct user, not per row
+                  FROM (SELECT DISTINCT c2.user_id FROM pg_temp.recsys_checked c2
+                        WHERE c2.user_id IS NOT NULL) u
+                  JOIN recsys.forgotten_users f ON f.user_hash = recsys.user_id_hash(u.user_id)
+                 ) h
+            JOIN pg_temp.recsys_checked c ON c.user_id = h.user_id
+            UNION ALL
+            SELECT c.line_no, min(f.user_hash)
+            FROM pg_temp.recsys_checked c
+            CROSS JOIN LATERAL recsys.raw_fields(c.raw) AS r(field)
+            JOIN recsys.forgotten_users f ON f.user_hash = recsys.user_id_hash(r.field)
+            WHERE c.user_id IS NULL AND c.raw IS NOT NULL
+            GROUP BY c.line_no),
+        gone AS (
+            DELETE FROM pg_temp.recsys_checked c USING hit WHERE c.line_no = hit.line_no
+            RETURNING hit.user_hash),
+        counted AS (
+            UPDATE recsys.forgotten_users f SET skipped_events = f.skipped_events + g.n
+            FROM (SELECT gone.user_hash, count(*) AS n FROM gone GROUP BY 1) g
+            WHERE f.user_hash = g.user_hash
+            RETURNING g.n)
+        SELECT coalesce(sum(counted.n), 0) INTO forgotten FROM counted;
+    END IF;
     ANALYZE pg_temp.recsys_checked;
     SELECT count(*) FILTER (WHERE c.problem IS NULL), count(*) FILTER (WHERE c.problem IS NOT NULL)
       INTO good, bad FROM pg_temp.recsys_checked c;

@@ -1,5 +1,7 @@
 -- The application door: record one event. Returns its event_id, or NULL when the same event
--- (user, item, behavior, ts) is already stored. Bad arguments raise SQLSTATE 22023.
+-- (user, item, behavior, ts) is already stored or the user was forgotten (recsys.forget_user:
+-- the event is skipped and counted in recsys.forgotten_users.skipped_events). Bad arguments
+-- raise SQLSTATE 22023.
 CREATE OR REPLACE FUNCTION recsys.track_event(
     user_id text, item_id text, behavior text,
     ts timestamptz DEFAULT now(), category_id text DEFAULT NULL
@@ -21,6 +23,15 @@ BEGIN
                                       track_event.ts);
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION 'track_event: %', v_problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- a forgotten user: skip and count (the shared lock holds off a forget until we commit;
+    -- see sql/functions/forgotten.sql)
+    PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(),
+                                         recsys.forget_lock_bucket(v_user));
+    UPDATE recsys.forgotten_users f SET skipped_events = f.skipped_events + 1
+    WHERE f.user_hash = recsys.user_id_hash(v_user);
+    IF FOUND THEN
+        RETURN NULL;
     END IF;
     v_category_key := recsys.category_key_for(v_cat);
     PERFORM recsys.ensure_events_partition(track_event.ts);
