@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -45,6 +46,23 @@ def _runner(name: str, settings: Settings, url: str | None, stop: threading.Even
                      time.perf_counter() - t0)
         report(name, result)
     return run
+
+
+def due_runs(settings: Settings, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """(time, job) of every run the schedules fire in [start, end), in order: what the
+    scheduler would start between those times, computed by the same cron triggers (tests
+    simulate days of the schedule with it, moving a clock instead of waiting)."""
+    runs: list[tuple[datetime, str]] = []
+    for name, expr in settings.schedules.items():
+        if expr is None:
+            continue
+        trigger = cron_trigger(expr, settings.timezone, name)
+        at = trigger.get_next_fire_time(None, start)
+        while at is not None and at < end:
+            runs.append((at, name))
+            at = trigger.get_next_fire_time(at, at + timedelta(microseconds=1))
+    order = list(settings.schedules)
+    return sorted(runs, key=lambda run: (run[0], order.index(run[1])))
 
 
 def build_scheduler(settings: Settings, url: str | None, stop: threading.Event,

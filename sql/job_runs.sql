@@ -1,24 +1,30 @@
 -- Named queries of the job runner (recsys_db/jobs/runner.py): recsys.job_runs rows, the job's
 -- advisory lock, and the clean-up after runs whose process died.
 
+-- %(now)s: the runner's clock when a test injects one, else NULL (the server's now()).
+
 -- name: start_run
-INSERT INTO recsys.job_runs (job, status, host, pid, attempt)
-VALUES (%(job)s, 'running', %(host)s, %(pid)s, %(attempt)s)
+INSERT INTO recsys.job_runs (job, status, host, pid, attempt, started_at)
+VALUES (%(job)s, 'running', %(host)s, %(pid)s, %(attempt)s,
+        coalesce(%(now)s::timestamptz, now()))
 RETURNING run_id
 
 -- name: try_lock
 SELECT pg_try_advisory_lock(hashtext(%(key)s))
 
 -- name: skip_run
-UPDATE recsys.job_runs SET status = 'skipped', error = %(reason)s, finished_at = now()
+UPDATE recsys.job_runs SET status = 'skipped', error = %(reason)s,
+    finished_at = coalesce(%(now)s::timestamptz, now())
 WHERE run_id = %(run_id)s
 
 -- name: fail_run
-UPDATE recsys.job_runs SET status = 'failed', finished_at = now(), error = %(error)s
+UPDATE recsys.job_runs SET status = 'failed', finished_at = coalesce(%(now)s::timestamptz, now()),
+    error = %(error)s
 WHERE run_id = %(run_id)s
 
 -- name: finish_run
-UPDATE recsys.job_runs SET status = 'succeeded', finished_at = now(),
+UPDATE recsys.job_runs SET status = 'succeeded',
+    finished_at = coalesce(%(now)s::timestamptz, now()),
     rows_read = %(rows_read)s, metrics = %(metrics)s::jsonb
 WHERE run_id = %(run_id)s
 

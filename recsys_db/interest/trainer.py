@@ -82,6 +82,17 @@ class TrainProgress:
     on_trial: TrialCallback | None = None
 
 
+def remove_checkpoints(checkpoint_dir: Path) -> int:
+    """Delete the epoch checkpoints in `checkpoint_dir` (this run's, and any a dead run left
+    for data that has changed since, which nothing would resume from); returns how many.
+    Called after a successful run, under the job's lock, so no other training writes there."""
+    removed = 0
+    for path in (*checkpoint_dir.glob("interest-*.pt"), *checkpoint_dir.glob("interest-*.tmp")):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def user_states_for(loaded_model: Any, items: Any, categories: Any, log: EventLog
                     ) -> store.UserStateRows:
     steps = log_steps(log, items, categories)
@@ -137,6 +148,8 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
     promotion = promote(conn, version, tolerance) if activate else None
     store.refresh_transitions(conn)
     conn.commit()
+    if checkpoint_dir is not None:  # the version is stored: nothing will resume from them
+        metrics["checkpoints_removed"] = remove_checkpoints(checkpoint_dir)
     metrics.update({"version_id": version,
                     "activated": bool(promotion and promotion.activated),
                     "activation": promotion.reason if promotion else "not requested",

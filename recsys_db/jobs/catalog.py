@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ class JobContext:
     config: Any  # an instance of the job's config type; None for jobs without options
     tolerance: float  # activation tolerance of the versions the job promotes
     progress: Any = None  # job-specific progress callbacks (train-interest: TrainProgress)
+    now: datetime | None = None  # the runner's clock when one is injected (None: real time)
 
 
 JobFn = Callable[[JobContext], dict[str, Any]]
@@ -99,6 +101,12 @@ def _refresh_transitions(ctx: JobContext) -> dict[str, Any]:
     return {"transitions": rows}
 
 
+def _maintenance(ctx: JobContext) -> dict[str, Any]:
+    from recsys_db.jobs.maintenance import maintain
+
+    return maintain(ctx.conn, ctx.config, now=ctx.now)
+
+
 JOBS: dict[str, Job] = {j.name: j for j in (
     Job("train-interest", "train the interest encoder; promote the new version",
         _train_interest, "recsys_db.interest.trainer:InterestJobConfig"),
@@ -109,4 +117,6 @@ JOBS: dict[str, Job] = {j.name: j for j in (
     Job("train-ranker", "LightGBM lambdarank re-ranker compiled into SQL; promote it",
         _train_ranker, "recsys_db.ranker.train:RankerConfig"),
     Job("refresh-transitions", "recompute recsys.category_transitions", _refresh_transitions),
+    Job("maintenance", "bounded storage: gc old versions, trim run history, drop old events",
+        _maintenance, "recsys_db.jobs.maintenance:MaintenanceConfig"),
 )}

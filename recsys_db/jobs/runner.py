@@ -22,9 +22,10 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -71,22 +72,31 @@ def cleanup_abandoned(conn: psycopg.Connection, job: str, own_run_id: int) -> di
 
 
 @contextmanager
-def recorded_run(name: str, url: str | None = None, attempt: int = 1
+def recorded_run(name: str, url: str | None = None, attempt: int = 1,
+                 clock: Callable[[], datetime] | None = None
                  ) -> Iterator[tuple[psycopg.Connection, _Run]]:
     """A job_runs row for `name` plus its advisory lock, around the caller's work.
+
+    `clock` (tests that simulate days of the schedule) stamps the row's start and end instead
+    of the server's now().
 
     Yields (work connection, run); the caller sets `run.metrics`, stored on success. Raises
     Skipped (after recording it) when another run holds the lock. On an exception the run is
     recorded as failed and the exception propagates.
     """
     sql = _sql()
+
+    def now() -> datetime | None:
+        return None if clock is None else clock()
+
     with connect(url, autocommit=True) as control, connect(url) as work:
         run_id = control.execute(sql["start_run"], {
             "job": name, "host": socket.gethostname(), "pid": os.getpid(),
-            "attempt": attempt}).fetchone()[0]
+            "attempt": attempt, "now": now()}).fetchone()[0]
         if not control.execute(sql["try_lock"], {"key": f"recsys-job:{name}"}).fetchone()[0]:
             reason = "another run of this job holds its lock"
-            control.execute(sql["skip_run"], {"reason": reason, "run_id": run_id})
+            control.execute(sql["skip_run"], {"reason": reason, "run_id": run_id,
+                                              "now": now()})
             raise Skipped(reason, run_id)
         cleaned = cleanup_abandoned(work, name, run_id)
         if cleaned:
@@ -98,11 +108,11 @@ def recorded_run(name: str, url: str | None = None, attempt: int = 1
             work.rollback()
             control.execute(sql["fail_run"], {
                 "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}",
-                "run_id": run_id})
+                "run_id": run_id, "now": now()})
             raise
         metrics = {**run.metrics, **({"cleaned_up": cleaned} if cleaned else {})}
         control.execute(sql["finish_run"], {
-            "rows_read": metrics.get("rows_read"), "run_id": run_id,
+            "rows_read": metrics.get("rows_read"), "run_id": run_id, "now": now(),
             "metrics": json.dumps(metrics, default=str)})
 
 
@@ -115,13 +125,14 @@ def job_named(name: str) -> Job:
 
 def run_job(name: str, url: str | None = None, *, config: Any = None, progress: Any = None,
             tolerance: float = DEFAULT_TOLERANCE, retries: int = 0,
-            backoff_seconds: float = 30.0, stop: threading.Event | None = None
-            ) -> dict[str, Any]:
+            backoff_seconds: float = 30.0, stop: threading.Event | None = None,
+            clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
     """Run job `name` with `config` (default: the job's default config); returns its metrics,
     or {'skipped': reason} when another run holds it.
 
     A failure is retried up to `retries` times after backoff_seconds, 2x, 4x... (not for
     errors another attempt cannot fix, see PERMANENT_ERRORS); setting `stop` ends the waiting.
+    `clock` replaces real time for the job_runs row and the job's `JobContext.now`.
     """
     job = job_named(name)
     config_type = job.config_type
@@ -133,8 +144,9 @@ def run_job(name: str, url: str | None = None, *, config: Any = None, progress: 
     for attempt in range(1, retries + 2):
         t0 = time.perf_counter()
         try:
-            with recorded_run(name, url, attempt) as (work, run):
-                metrics = job.run(JobContext(work, run.run_id, config, tolerance, progress))
+            with recorded_run(name, url, attempt, clock) as (work, run):
+                metrics = job.run(JobContext(work, run.run_id, config, tolerance, progress,
+                                             None if clock is None else clock()))
                 run.metrics = metrics
             log.info("%s: run %s succeeded in %.1f s", name, run.run_id,
                      time.perf_counter() - t0)
@@ -170,15 +182,17 @@ def run_from_settings(name: str, settings: Settings,
                       overrides: Mapping[str, Any] | None = None, *, url: str | None = None,
                       progress: Any = None, retries: int | None = None,
                       backoff_seconds: float | None = None,
-                      stop: threading.Event | None = None) -> dict[str, Any]:
+                      stop: threading.Event | None = None,
+                      clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
     """Run job `name` as `settings` say: its options (then `overrides`), retries, backoff and
-    the activation tolerance; `retries` / `backoff_seconds` override the settings' values."""
+    the activation tolerance; `retries` / `backoff_seconds` override the settings' values;
+    `clock` as in `run_job`."""
     config = config_from_settings(name, settings, overrides)
     return run_job(name, url, config=config, progress=progress,
                    tolerance=settings.activation_tolerance,
                    retries=settings.retries if retries is None else retries,
                    backoff_seconds=(settings.backoff_seconds if backoff_seconds is None
-                                    else backoff_seconds), stop=stop)
+                                    else backoff_seconds), stop=stop, clock=clock)
 
 
 def last_runs(conn: psycopg.Connection) -> dict[str, tuple[Any, ...]]:

@@ -35,6 +35,7 @@ DEFAULT_SCHEDULES = {
     "train-ranker": "30 4 * * *",        # nightly: it trains its own as-of encoder
     "refresh-states": "* * * * *",       # every minute (the worker does it continuously)
     "refresh-transitions": "45 3 * * *",  # nightly, after train-interest
+    "maintenance": "50 * * * *",         # hourly (train-cf is): old versions, runs, events
 }
 
 
