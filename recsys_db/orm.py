@@ -53,7 +53,9 @@ class Category(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (Index("items_category_key_idx", "category_key"),)
+    __table_args__ = (Index("items_category_key_idx", "category_key"),
+                      Index("items_attributes_idx", "attributes", postgresql_using="gin",
+                            postgresql_ops={"attributes": "jsonb_path_ops"}))
     item_key: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
     item_id: Mapped[str] = mapped_column(Text, unique=True)
     category_key: Mapped[int | None] = mapped_column(ForeignKey("categories.category_key"))
@@ -68,6 +70,14 @@ class User(Base):
     user_id: Mapped[str] = mapped_column(Text, unique=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=EMPTY_JSON)
     first_seen: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class Exclusion(Base):
+    __tablename__ = "exclusions"
+    user_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    until: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
 
 
 class ForgottenUser(Base):

@@ -32,6 +32,10 @@ ANALYZE recsys.{part}
 -- name: refresh_category_embeddings
 SELECT recsys.refresh_category_embeddings(%(version)s)
 
+-- name: cold_start_item_embeddings
+-- catalog items with no event yet: a vector from their category and attributes
+SELECT recsys.cold_start_item_embeddings(%(version)s)
+
 -- name: refresh_transitions
 SELECT recsys.refresh_category_transitions()
 

@@ -9,10 +9,11 @@ DECLARE
                       FROM pg_extension WHERE extname = 'vector');
     v_fn regprocedure;
 BEGIN
-    FOREACH v_fn IN ARRAY ARRAY[
-        'recsys.candidate_features(integer, timestamptz, integer, integer, integer, integer)',
-        'recsys.recommend(text, integer, text, boolean)',
-        'recsys.similar_items(text, integer)']::regprocedure[]
+    FOR v_fn IN  -- by name, whatever the argument list (revision 0012 changed recommend's)
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = 'recsys'::regnamespace
+          AND p.proname IN ('candidate_features', 'recommend', 'similar_items')
+        ORDER BY p.oid
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %s, pg_temp',
                        v_fn, v_schema);

@@ -199,10 +199,6 @@ def test_no_future_events_are_used(served: Served, clone: str,
         assert _candidates(conn, served, interest, cf) == candidates
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "sql vector source: items with item_key above the interest version's max_item_key are "
-    "candidates through their category vector whatever p_at says, so an item first seen after "
-    "the cut-off is served at it (evaluation at T sees the future catalogue)"))
 def test_an_item_first_seen_after_the_cut_off_is_not_a_candidate_at_it(
         served: Served, clone: str, candidates: dict[int, list[tuple]]) -> None:
     user = 1

@@ -22,7 +22,11 @@ depends_on = None
 # sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
 FUNCTIONS: tuple[str, ...] = (
     "forgotten", "track_event", "bulk_load",  # forget a user
+    # catalog, exclusions, reasons
+    "category_embeddings",
     "forget_user",  # forget a user
+    "candidate_query", "rank_candidates", "recommend", "similar_items",
+    "recommend_for_session", "item_catalog", "exclusions",
 )
 
 

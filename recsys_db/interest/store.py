@@ -2,8 +2,9 @@
 
 `write_version` stores everything of a new version in ONE transaction (registry row, weights,
 an `item_embeddings_v<N>` partition with its HNSW index, category vectors for items that arrive
-later, user states), inactive; the registry's `promote` then switches the active version in a
-second, short transaction. A job killed at any point leaves either nothing or a complete
+later, vectors from category and attributes for catalog items with no event yet, user states),
+inactive; the registry's `promote` then switches the active version in a second, short
+transaction. A job killed at any point leaves either nothing or a complete
 inactive version; the active version keeps serving. SQL: sql/states.sql.
 """
 
@@ -154,6 +155,7 @@ def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
                                              "blob": model_blob(model, items, categories)})
         _write_item_vectors(conn, version, dim, items, model.item_vectors().detach().numpy())
         conn.execute(_sql()["refresh_category_embeddings"], {"version": version})
+        conn.execute(_sql()["cold_start_item_embeddings"], {"version": version})
         write_states(conn, version, states)
         if status == "ready":
             mark_ready(conn, version)

@@ -152,7 +152,8 @@ BEGIN
     -- The query vector is a scalar subquery (an InitPlan parameter), so the HNSW index serves
     -- the ORDER BY; a join to the state would force a scan of every item.
     -- Items newer than the version (no embedding yet) score with their category's vector: up
-    -- to the 1,000 newest of them, best 20 kept.
+    -- to the 1,000 newest of them with an event before $2 (first_seen: their earliest event;
+    -- a past cut-off must not see later items), best 20 kept.
     ELSE format('SELECT e.item_key, -(e.embedding::vector(%1$s) <#> q.v) AS score'
                 ' FROM (SELECT x.item_key, x.embedding FROM recsys.%2$I x'
                 '       ORDER BY x.embedding::vector(%1$s) <#> (SELECT s.state::vector(%1$s)'
@@ -163,7 +164,8 @@ BEGIN
                 ' UNION ALL SELECT * FROM ('
                 '  SELECT n.item_key, -(ce.embedding::vector(%1$s) <#> q.v) AS score'
                 '  FROM (SELECT i.item_key, i.category_key FROM recsys.items i'
-                '        WHERE i.item_key > %3$s ORDER BY i.item_key DESC LIMIT 1000) n'
+                '        WHERE i.item_key > %3$s AND i.first_seen < $2'
+                '        ORDER BY i.item_key DESC LIMIT 1000) n'
                 '  JOIN recsys.category_embeddings ce'
                 '    ON ce.version_id = $3 AND ce.category_key = n.category_key,'
                 '  (SELECT s.state::vector(%1$s) AS v FROM recsys.user_states s'

@@ -4,20 +4,37 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 2.0 * f[3] + 1.0 * f[2] + 0.05 * coalesce(f[1], 0) + 0.02 * f[4]
              + 0.5 * f[10] + 0.2 * f[9] $$;
 
--- The readable reason: the source whose score is strongest relative to the other results.
-CREATE OR REPLACE FUNCTION recsys.reason_text(p_source text, p_because text, p_category text)
-RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- The readable reason, each one checkable against the data: an item of the user's own history
+-- says what they did and when ("you bought it on 2017-11-28", the strongest behavior, its latest
+-- date in UTC); otherwise the CF neighbour of a history item that contributes most ("similar to X
+-- you viewed"), the interest model ("matches your current interests"), or the item's category's
+-- trending list ("trending in category Y").
+CREATE OR REPLACE FUNCTION recsys.reason_text(p_source text, p_because text, p_category text,
+                                              p_behavior text DEFAULT NULL,
+                                              p_at timestamptz DEFAULT NULL)
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE p_source
-        WHEN 'session' THEN 'you viewed it recently'
+        WHEN 'history' THEN format('you %s on %s', CASE p_behavior
+                                       WHEN 'pv' THEN 'viewed it'
+                                       WHEN 'fav' THEN 'saved it'
+                                       WHEN 'cart' THEN 'added it to your cart'
+                                       WHEN 'buy' THEN 'bought it'
+                                       ELSE format('interacted with it (%s)', p_behavior) END,
+                                   to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
         WHEN 'cf' THEN format('similar to %s you viewed', p_because)
         WHEN 'vector' THEN 'matches your current interests'
         ELSE format('trending in category %s', coalesce(p_category, 'all'))
     END
 $$;
 
+-- p_filter: attribute containment (items.attributes @> p_filter, the GIN index
+-- items_attributes_idx can serve it); p_exclude_seen: drop every item the user touched.
+-- Inactive items, exclusions in force (recsys.exclude_item) and these filters all apply before
+-- the LIMIT, so k rows come back whenever k candidates pass them.
 CREATE OR REPLACE FUNCTION recsys.rank_candidates(
-    p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean
+    p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean,
+    p_filter jsonb DEFAULT NULL, p_exclude_seen boolean DEFAULT false
 ) RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -32,38 +49,52 @@ BEGIN
     -- Static SQL over the generated serving functions: no dynamic EXECUTE on the request path,
     -- and one cached generic plan (a custom plan per call cost about 7 ms here).
     RETURN QUERY
-    WITH bought AS (  -- the user's purchases, read once (not probed per candidate)
-        SELECT DISTINCT e.item_key FROM recsys.events e
-        WHERE p_exclude_purchased AND e.user_key = p_user_key
-          AND e.behavior_key IN (SELECT b.behavior_key FROM recsys.behavior_types b
-                                 WHERE b.name = 'buy')),
+    WITH hidden AS (  -- read once (not probed per candidate): purchases (or, with exclude_seen,
+                      -- everything the user touched) and exclusions in force
+        SELECT e.item_key FROM recsys.events e
+        WHERE e.user_key = p_user_key
+          AND (p_exclude_seen
+               OR (p_exclude_purchased
+                   AND e.behavior_key IN (SELECT b.behavior_key FROM recsys.behavior_types b
+                                          WHERE b.name = 'buy')))
+        UNION
+        SELECT x.item_key FROM recsys.exclusions x
+        WHERE x.user_key = p_user_key AND (x.until IS NULL OR x.until > now())),
     f AS (
         SELECT c.*, recsys.serving_score(c.features) AS score
         FROM recsys.serving_candidates(p_user_key, 'infinity'::timestamptz, v_interest, v_cf,
                                        p_category_key, 100) c
+        JOIN recsys.items it ON it.item_key = c.item_key
         WHERE (p_category_key IS NULL OR c.top_category = p_category_key)
-          AND c.item_key NOT IN (SELECT bought.item_key FROM bought)
+          AND it.active
+          AND (p_filter IS NULL OR c.item_key IN (SELECT m.item_key FROM recsys.items m
+                                                  WHERE m.attributes @> p_filter))
+          AND c.item_key NOT IN (SELECT hidden.item_key FROM hidden)
         ORDER BY 6 DESC, c.features[4] DESC, c.item_key LIMIT p_k),
+    own AS (  -- the results from the user's own history: strongest behavior, its latest time
+        SELECT DISTINCT ON (e.item_key) e.item_key, b.name AS behavior, e.ts
+        FROM recsys.events e JOIN recsys.behavior_types b ON b.behavior_key = e.behavior_key
+        WHERE e.user_key = p_user_key AND e.item_key IN (SELECT f.item_key FROM f)
+        ORDER BY e.item_key, b.weight DESC, e.ts DESC),
     strength AS (
         SELECT f.*,
-               coalesce(f.features[3] / nullif(max(f.features[3]) OVER (), 0), 0) AS s_session,
                coalesce(f.features[2] / nullif(max(f.features[2]) OVER (), 0), 0) AS s_cf,
                CASE WHEN 'vector' = ANY(f.sources) THEN 0.5 ELSE 0 END AS s_vector,
                CASE WHEN 'trending' = ANY(f.sources) THEN 0.4 ELSE 0 END AS s_trending
         FROM f),
     s AS (
-        SELECT st.*, CASE
-                   WHEN st.s_session > 0 AND st.s_session >= greatest(st.s_cf, st.s_vector,
-                                                                      st.s_trending)
-                       THEN 'session'
-                   WHEN st.s_cf > 0 AND st.s_cf >= greatest(st.s_vector, st.s_trending) THEN 'cf'
+        SELECT st.*, o.behavior, o.ts AS behavior_ts, CASE
+                   WHEN o.item_key IS NOT NULL THEN 'history'
+                   WHEN st.s_cf > 0 AND st.because_item IS NOT NULL
+                        AND st.s_cf >= greatest(st.s_vector, st.s_trending) THEN 'cf'
                    WHEN st.s_vector > 0 AND st.s_vector >= st.s_trending THEN 'vector'
-                   ELSE 'trending' END AS source
-        FROM strength st)
+                   WHEN st.s_trending > 0 THEN 'trending'
+                   ELSE 'vector' END AS source
+        FROM strength st LEFT JOIN own o ON o.item_key = st.item_key)
     SELECT i.item_id, s.score,
            (row_number() OVER (ORDER BY s.score DESC, s.features[4] DESC, s.item_key)
            )::integer,
-           recsys.reason_text(s.source, bi.item_id, c.category_id)
+           recsys.reason_text(s.source, bi.item_id, c.category_id, s.behavior, s.behavior_ts)
     FROM s
     JOIN recsys.items i ON i.item_key = s.item_key
     LEFT JOIN recsys.items bi ON bi.item_key = s.because_item

@@ -1,5 +1,5 @@
 -- Anonymous visitors: CF neighbours of the session's items (latest last, weighted more),
--- topped up with trending items of the session's categories.
+-- topped up with trending items of the session's categories. Inactive items are never returned.
 CREATE OR REPLACE FUNCTION recsys.recommend_for_session(item_ids text[], k integer DEFAULT 10)
 RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -44,6 +44,7 @@ BEGIN
     SELECT i.item_id, s.score, (row_number() OVER (ORDER BY s.score DESC, s.item_key))::integer,
            s.reason
     FROM scored s JOIN recsys.items i ON i.item_key = s.item_key
+    WHERE i.active
     ORDER BY s.score DESC, s.item_key LIMIT k;
 END
 $$;

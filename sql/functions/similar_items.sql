@@ -1,4 +1,5 @@
 -- Items most similar to one item: its CF neighbours, else its nearest embeddings.
+-- Inactive items (recsys.set_item_active) are never returned.
 -- (The output column is similar_item_id: PostgreSQL does not allow an input and an output
 -- parameter with the same name.)
 CREATE OR REPLACE FUNCTION recsys.similar_items(item_id text, k integer DEFAULT 10)
@@ -25,7 +26,7 @@ BEGIN
     SELECT i.item_id, n.score::double precision,
            (row_number() OVER (ORDER BY n.score DESC, n.neighbor_key))::integer
     FROM recsys.item_neighbors n JOIN recsys.items i ON i.item_key = n.neighbor_key
-    WHERE n.version_id = v_cf AND n.item_key = v_item
+    WHERE n.version_id = v_cf AND n.item_key = v_item AND i.active
     ORDER BY n.score DESC, n.neighbor_key LIMIT k;
     IF FOUND THEN
         RETURN;
@@ -41,6 +42,7 @@ BEGIN
         ' (row_number() OVER ())::integer'
         ' FROM (SELECT embedding FROM recsys.%2$I WHERE item_key = $1) q,'
         ' LATERAL (SELECT x.item_key, x.embedding FROM recsys.%2$I x WHERE x.item_key <> $1'
+        '          AND (SELECT a.active FROM recsys.items a WHERE a.item_key = x.item_key)'
         '          ORDER BY x.embedding::vector(%1$s) <#> q.embedding::vector(%1$s) LIMIT $2) e'
         ' JOIN recsys.items i ON i.item_key = e.item_key',
         v_dim, 'item_embeddings_v' || v_interest)

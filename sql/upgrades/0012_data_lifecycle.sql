@@ -11,3 +11,19 @@ CREATE TABLE IF NOT EXISTS recsys.forgotten_users (
 );
 DROP FUNCTION IF EXISTS recsys.check_staged();
 -- end forget a user
+-- catalog, exclusions, reasons (parts 3-5): attribute filters served by a GIN index, per-user
+-- exclusions; recommend and rank_candidates gained arguments (filter, exclude_seen) and
+-- reason_text its behavior and date: a changed argument list needs the old function dropped
+-- before sql/functions/ re-creates it (grants.sql grants the new signatures again).
+CREATE INDEX IF NOT EXISTS items_attributes_idx ON recsys.items USING gin (attributes jsonb_path_ops);
+CREATE TABLE IF NOT EXISTS recsys.exclusions (
+    user_key   integer NOT NULL,
+    item_key   integer NOT NULL,
+    until      timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_key, item_key)
+);
+DROP FUNCTION IF EXISTS recsys.recommend(text, integer, text, boolean);
+DROP FUNCTION IF EXISTS recsys.rank_candidates(integer, integer, integer, boolean);
+DROP FUNCTION IF EXISTS recsys.reason_text(text, text, text);
+-- end catalog, exclusions, reasons
