@@ -263,3 +263,16 @@ def test_reasons_of_100_users_top_10_are_true(trained, capsys):
               f"kinds {kinds}")
     assert checked == 1000
     assert not false, false[:20]
+
+
+def test_a_catalog_items_first_event_sets_first_seen(db_url):
+    from recsys_db.ingest import load_events
+
+    load_items(pd.DataFrame({"item_id": ["sku-a", "sku-b"], "category_id": ["c", "c"]}))
+    load_events([("u1", "sku-a", "c", "pv", 1_600_000_000)])
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT recsys.track_event('u2', 'sku-b', 'pv', to_timestamp(1600000100))")
+        conn.execute("SELECT recsys.track_event('u2', 'sku-b', 'pv', to_timestamp(1600000050))")
+        seen = dict(conn.execute("SELECT item_id, extract(epoch FROM first_seen)::bigint "
+                                 "FROM recsys.items").fetchall())
+    assert seen == {"sku-a": 1_600_000_000, "sku-b": 1_600_000_050}

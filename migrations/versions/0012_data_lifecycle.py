@@ -21,7 +21,9 @@ depends_on = None
 
 # sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
 FUNCTIONS: tuple[str, ...] = (
-    "forgotten", "track_event", "bulk_load",  # forget a user
+    "forgotten",  # forget a user
+    "entity_keys",  # catalog: an item's first event sets first_seen
+    "track_event", "bulk_load",  # forget a user (bulk_load: catalog's first_seen too)
     # catalog, exclusions, reasons
     "category_embeddings",
     "forget_user",  # forget a user

@@ -113,7 +113,7 @@ BEGIN
         ON CONFLICT (item_id) DO UPDATE
             SET first_seen = least(i.first_seen, excluded.first_seen),
                 category_key = coalesce(i.category_key, excluded.category_key)
-            WHERE excluded.first_seen < i.first_seen
+            WHERE excluded.first_seen < i.first_seen OR i.first_seen IS NULL
                OR (i.category_key IS NULL AND excluded.category_key IS NOT NULL)
         RETURNING (xmax = 0) AS inserted)
     SELECT count(*) FILTER (WHERE inserted) INTO new_items FROM upsert;

@@ -38,9 +38,10 @@ CREATE OR REPLACE FUNCTION recsys.item_key_for(p_item_id text, p_category_key in
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE v_key integer; v_cat integer;
+DECLARE v_key integer; v_cat integer; v_first timestamptz;
 BEGIN
-    SELECT item_key, category_key INTO v_key, v_cat FROM recsys.items WHERE item_id = p_item_id;
+    SELECT item_key, category_key, first_seen INTO v_key, v_cat, v_first
+    FROM recsys.items WHERE item_id = p_item_id;
     IF NOT FOUND THEN
         INSERT INTO recsys.items (item_id, category_key, first_seen)
         VALUES (p_item_id, p_category_key, p_ts)
@@ -48,8 +49,11 @@ BEGIN
         IF v_key IS NULL THEN
             SELECT item_key INTO v_key FROM recsys.items WHERE item_id = p_item_id;
         END IF;
-    ELSIF v_cat IS NULL AND p_category_key IS NOT NULL THEN
-        UPDATE recsys.items SET category_key = p_category_key WHERE item_key = v_key;
+    ELSIF (v_cat IS NULL AND p_category_key IS NOT NULL) OR v_first IS NULL OR v_first > p_ts THEN
+        -- first_seen: the earliest event (a catalog item has none until its first event)
+        UPDATE recsys.items SET category_key = coalesce(category_key, p_category_key),
+                                first_seen = least(first_seen, p_ts)
+        WHERE item_key = v_key;
     END IF;
     RETURN v_key;
 END
