@@ -153,6 +153,17 @@ def test_attribute_filter_is_served_by_the_gin_index(trained):
         assert len(rows) == 5 and set(rows) <= set(acme)
         assert not _recommend(conn, "SELECT item_id FROM recsys.recommend('3', 5, "
                                     "filter => '{\"brand\": \"none\"}'::jsonb)")
+    from recsys_db.api import exclude_item, recommend, set_item_active
+    from recsys_db.db import session_scope
+
+    with session_scope() as session:  # the Python API passes the same arguments
+        recs = recommend(session, "3", k=5, filter={"brand": "acme"}, exclude_seen=False)
+        assert [r.item_id for r in recs] == rows
+        exclude_item(session, "3", rows[0])
+        assert set_item_active(session, rows[1], False) is True
+        again = [r.item_id for r in recommend(session, "3", k=5, filter={"brand": "acme"})]
+        assert rows[0] not in again and rows[1] not in again
+    with psycopg.connect(trained, autocommit=True) as conn:
         # the filter's form in rank_candidates, as a generic plan: the GIN index can serve it
         conn.execute("SET enable_seqscan = off")
         conn.execute("SET plan_cache_mode = force_generic_plan")
