@@ -32,7 +32,6 @@ from recsys_db.interest.encoder import (
     InterestModel,
     ModelShape,
     StayOrMigrate,
-    recent_mask,
 )
 from recsys_db.interest.features import Steps, Vocab, log_steps
 from recsys_db.interest.states import Encoded, encode_histories
@@ -266,16 +265,28 @@ class _Softmax:
             parts = []
             for lo in range(0, len(u), chunk):
                 logits = torch.addmm(bias, u[lo:lo + chunk], weight.T)
-                logits = logits.masked_fill(recent_mask(exclude[lo:lo + chunk],
-                                                        weight.shape[0] - 1), float("-inf"))
+                _mask_(logits, exclude[lo:lo + chunk])
                 t = target[lo:lo + chunk]
                 parts.append(logits.gather(1, t[:, None])[:, 0] - logits.logsumexp(-1))
             return torch.cat(parts)
         pos_logit = ((u * classes.rows(target)).sum(-1) + classes.bias(target)
                      - self.log_q[target])
         neg_logit = torch.addmm(classes.bias(neg) - self.log_q[neg], u, classes.rows(neg).T)
-        neg_logit = neg_logit.masked_fill(neg[None, :] == target[:, None], float("-inf"))
+        # accidental hits (a row's own target among the negatives) are rare: mask only them
+        hit_rows = torch.isin(target, neg).nonzero()[:, 0]
+        if len(hit_rows):
+            r, c = (target[hit_rows, None] == neg[None, :]).nonzero(as_tuple=True)
+            neg_logit.index_put_((hit_rows[r], c), torch.tensor(float("-inf")))
         return pos_logit - torch.logaddexp(pos_logit, neg_logit.logsumexp(-1))
+
+
+def _mask_(logits: torch.Tensor, exclude: torch.Tensor) -> None:
+    """Set each row's excluded ids (R, W) and the padding column 0 to -inf, in place (an
+    (R, W) scatter instead of a dense (R, n) mask; addmm's backward does not read its
+    output, so autograd allows it)."""
+    rows = torch.arange(len(logits))[:, None].expand_as(exclude)
+    logits.index_put_((rows, exclude), torch.tensor(float("-inf")))
+    logits[:, 0] = float("-inf")
 
 
 def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
