@@ -10,8 +10,7 @@ AS $$ SELECT 2.0 * f[3] + 1.0 * f[2] + 0.05 * coalesce(f[1], 0) + 0.02 * f[4]
 -- you viewed"), the interest model ("matches your current interests"), or the item's category's
 -- trending list ("trending in category Y").
 CREATE OR REPLACE FUNCTION recsys.reason_text(p_source text, p_because text, p_category text,
-                                              p_behavior text DEFAULT NULL,
-                                              p_at timestamptz DEFAULT NULL)
+                                              p_behavior text, p_at timestamptz)
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE p_source
@@ -28,13 +27,20 @@ AS $$
     END
 $$;
 
+-- Revision 0012 gave reason_text and rank_candidates more arguments; their earlier argument
+-- lists stay (no defaults on the new ones, so no call is ambiguous) as thin wrappers, so that a
+-- release-0011 recommend in flight while the upgrade commits still finds what it calls.
+CREATE OR REPLACE FUNCTION recsys.reason_text(p_source text, p_because text, p_category text)
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT recsys.reason_text(p_source, p_because, p_category, NULL, NULL) $$;
+
 -- p_filter: attribute containment (items.attributes @> p_filter, the GIN index
 -- items_attributes_idx can serve it); p_exclude_seen: drop every item the user touched.
 -- Inactive items, exclusions in force (recsys.exclude_item) and these filters all apply before
 -- the LIMIT, so k rows come back whenever k candidates pass them.
 CREATE OR REPLACE FUNCTION recsys.rank_candidates(
     p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean,
-    p_filter jsonb DEFAULT NULL, p_exclude_seen boolean DEFAULT false
+    p_filter jsonb, p_exclude_seen boolean
 ) RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -102,3 +108,10 @@ BEGIN
     ORDER BY s.score DESC, s.features[4] DESC, s.item_key;  -- ties (e.g. cold start): trend
 END
 $$;
+
+CREATE OR REPLACE FUNCTION recsys.rank_candidates(
+    p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean
+) RETURNS TABLE (item_id text, score double precision, rank integer, reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recsys.rank_candidates(p_user_key, p_k, p_category_key, p_exclude_purchased,
+                                            NULL::jsonb, false) $$;

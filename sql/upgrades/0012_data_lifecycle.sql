@@ -12,9 +12,11 @@ CREATE TABLE IF NOT EXISTS recsys.forgotten_users (
 DROP FUNCTION IF EXISTS recsys.check_staged();
 -- end forget a user
 -- catalog, exclusions, reasons (parts 3-5): attribute filters served by a GIN index, per-user
--- exclusions; recommend and rank_candidates gained arguments (filter, exclude_seen) and
--- reason_text its behavior and date: a changed argument list needs the old function dropped
--- before sql/functions/ re-creates it (grants.sql grants the new signatures again).
+-- exclusions; recommend gained arguments (filter, exclude_seen): a changed argument list needs
+-- the old function dropped before sql/functions/recommend.sql re-creates it (grants.sql grants
+-- the new signature again). rank_candidates and reason_text keep their old argument lists as
+-- wrappers beside the new ones (sql/functions/rank_candidates.sql): an old recommend in flight
+-- while this commits still finds them.
 CREATE INDEX IF NOT EXISTS items_attributes_idx ON recsys.items USING gin (attributes jsonb_path_ops);
 CREATE TABLE IF NOT EXISTS recsys.exclusions (
     user_key   integer NOT NULL,
@@ -24,6 +26,4 @@ CREATE TABLE IF NOT EXISTS recsys.exclusions (
     PRIMARY KEY (user_key, item_key)
 );
 DROP FUNCTION IF EXISTS recsys.recommend(text, integer, text, boolean);
-DROP FUNCTION IF EXISTS recsys.rank_candidates(integer, integer, integer, boolean);
-DROP FUNCTION IF EXISTS recsys.reason_text(text, text, text);
 -- end catalog, exclusions, reasons

@@ -7,16 +7,9 @@
 -- with the next load. The upgrade creates the table only if it is missing.
 SELECT 1;
 -- end forget a user
--- catalog, exclusions, reasons: drops the functions, table and index the upgrade created, and
--- the new signatures of recommend, rank_candidates and reason_text. No older body is kept
--- (README "SQL files and migrations"), so after this downgrade recommend is absent until the
--- upgrade re-creates it; to serve with an earlier release's functions, restore its backup.
-DROP FUNCTION IF EXISTS recsys.recommend(text, integer, text, boolean, jsonb, boolean);
-DROP FUNCTION IF EXISTS recsys.rank_candidates(integer, integer, integer, boolean, jsonb, boolean);
-DROP FUNCTION IF EXISTS recsys.reason_text(text, text, text, text, timestamptz);
-DROP FUNCTION IF EXISTS recsys.exclude_item(text, text, timestamptz);
-DROP FUNCTION IF EXISTS recsys.set_item_active(text, boolean);
-DROP FUNCTION IF EXISTS recsys.cold_start_item_embeddings(integer);
-DROP TABLE IF EXISTS recsys.exclusions;
-DROP INDEX IF EXISTS recsys.items_attributes_idx;
+-- catalog, exclusions, reasons: nothing is dropped. The current bodies (kept, as every downgrade
+-- keeps them) of recommend, rank_candidates, similar_items and recommend_for_session read
+-- recsys.exclusions and items_attributes_idx serves their filter, and a database the baseline
+-- made at 0007 has them all too (the baseline installs the current files), so head -> 0007 ends
+-- where base -> 0007 does. The upgrade creates the table and the index only if missing.
 -- end catalog, exclusions, reasons
