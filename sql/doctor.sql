@@ -1,4 +1,4 @@
--- Named queries of `recsys-db doctor` (recsys_db/doctor.py). Read-only: nothing here writes.
+-- Named queries of `recsys-db doctor` (recsys_db/doctor/). Read-only: nothing here writes.
 
 -- name: session
 -- The doctor's own connection: no check may hang on a lock or a runaway query.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol
 
 import typer
 from rich.console import Console
@@ -23,6 +24,18 @@ ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="Settings file (default: $RECSYS_CONFIG, ./recsys.toml, "
                      "$RECSYS_HOME/recsys.toml).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+class Result(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+def report(result: Result, as_json: bool, text: str) -> None:
+    """A command's result: one JSON object of `result.as_dict()` with --json, else `text`."""
+    if as_json:
+        print(json.dumps(result.as_dict()))
+    else:
+        out.print(text)
 
 
 def fail(message: str) -> NoReturn:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsys_db.cli.common import JsonOption, bar, fail, out
+from recsys_db.cli.common import JsonOption, bar, fail, out, report
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +49,7 @@ def ingest(
         "--map", help="csv column mapping FIELD=COLUMN, e.g. --map user_id=customer")] = None,
     behavior: Annotated[str, typer.Option(
         help="Behavior for formats without one (movielens)")] = "pv",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Load events from a file (COPY + one set-based insert, in one transaction)."""
     from recsys_db.ingest import load_events
@@ -66,14 +66,12 @@ def ingest(
             path, format=format, on_error=on_error, mapping=mapping or None,
             default_behavior=behavior,
             progress=lambda done, total: progress.update(task, completed=done, total=total))
-    if as_json:
-        print(json.dumps(result.as_dict()))
-        return
-    out.print(f"{result.source}: {result.rows_read:,} rows read, {result.loaded:,} events loaded, "
-              f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected, "
-              f"{result.forgotten:,} of forgotten users skipped; "
-              f"new: {result.new_users:,} users, {result.new_items:,} items, "
-              f"{result.new_categories:,} categories ({result.seconds:.1f} s)")
+    report(result, as_json,
+           f"{result.source}: {result.rows_read:,} rows read, {result.loaded:,} events loaded, "
+           f"{result.duplicates:,} duplicates skipped, {result.rejected:,} rejected, "
+           f"{result.forgotten:,} of forgotten users skipped; "
+           f"new: {result.new_users:,} users, {result.new_items:,} items, "
+           f"{result.new_categories:,} categories ({result.seconds:.1f} s)")
 
 
 def generate(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from recsys_db.cli.common import JsonOption, fail, out
+from recsys_db.cli.common import JsonOption, fail, report
 
 
 def register(app: typer.Typer) -> None:
@@ -37,12 +36,10 @@ def forget(
     if not ids:
         fail("give user ids, or --file with one id per line")
     result = forget_users(ids)
-    if as_json:
-        print(json.dumps(result.as_dict()))
-        return
-    out.print(f"forgot {result.users:,} user(s) ({result.known_users:,} known): "
-              f"{result.events:,} events, {result.rejected_events:,} quarantined rows, "
-              f"{result.user_rows:,} state rows, {result.items:,} items only they touched, "
-              f"{result.versions:,} inactive model versions and {result.checkpoint_files:,} "
-              "checkpoint files deleted; the next runs of the jobs rebuild the active models "
-              "without them (see recsys-db doctor)")
+    report(result, as_json,
+           f"forgot {result.users:,} user(s) ({result.known_users:,} known): "
+           f"{result.events:,} events, {result.rejected_events:,} quarantined rows, "
+           f"{result.user_rows:,} state rows, {result.items:,} items only they touched, "
+           f"{result.versions:,} inactive model versions and {result.checkpoint_files:,} "
+           "checkpoint files deleted; the next runs of the jobs rebuild the active models "
+           "without them (see recsys-db doctor)")
