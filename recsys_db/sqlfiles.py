@@ -27,7 +27,8 @@ _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 # Every file of sql/functions/, in an order in which each one's dependencies exist already
 # (a LANGUAGE sql body is checked when it is created: interest_drift needs interest_profile).
 FUNCTION_FILES = (
-    "event_rules", "forgotten", "entity_keys", "events_partition", "track_event", "bulk_load",
+    "check_k", "event_rules", "forgotten", "entity_keys", "events_partition", "track_event",
+    "bulk_load",
     "events_notify", "category_transitions", "interest_profile", "interest_drift",
     "about_to_migrate", "item_stats", "category_embeddings", "drop_model_version",
     "forget_user", "hnsw",

@@ -21,6 +21,7 @@ depends_on = None
 
 # sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
 FUNCTIONS: tuple[str, ...] = (
+    "check_k",  # one check of k for recommend, similar_items, recommend_for_session
     "forgotten",  # forget a user
     "entity_keys",  # catalog: an item's first event sets first_seen
     "track_event", "bulk_load",  # forget a user (bulk_load: catalog's first_seen too)

@@ -14,10 +14,7 @@ DECLARE
     v_user integer;
     v_category integer;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'recommend: k must be between 1 and 1000, got %', coalesce(k::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM recsys.check_k('recommend', k);
     IF recommend.category_id IS NOT NULL THEN
         SELECT c.category_key INTO v_category FROM recsys.categories c
         WHERE c.category_id = recommend.category_id;

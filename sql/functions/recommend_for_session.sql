@@ -7,10 +7,7 @@ AS $$
 DECLARE
     v_cf integer;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'recommend_for_session: k must be between 1 and 1000, got %',
-            coalesce(k::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM recsys.check_k('recommend_for_session', k);
     IF item_ids IS NULL OR cardinality(item_ids) > 1000 THEN
         RAISE EXCEPTION 'recommend_for_session: item_ids must be an array of at most 1000 ids'
             USING ERRCODE = 'invalid_parameter_value';

@@ -12,10 +12,7 @@ DECLARE
     v_interest integer;
     v_dim integer;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'similar_items: k must be between 1 and 1000, got %',
-            coalesce(k::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM recsys.check_k('similar_items', k);
     SELECT i.item_key INTO v_item FROM recsys.items i WHERE i.item_id = similar_items.item_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'similar_items: unknown item %', quote_literal(similar_items.item_id)
