@@ -11,7 +11,8 @@ SASRec strong (Klenitskiy & Vasilev, RecSys 2023) - and a sampled softmax beyond
 shared negatives drawn from unigram^0.75 per batch, log-Q corrected, accidental hits masked;
 recent items are not masked among sampled negatives). Adam(W), dropout, early stopping on
 next-item validation NDCG@10 (full ranking), fixed seed, and a checkpoint after every epoch so
-an interrupted run resumes where it stopped.
+an interrupted run resumes where it stopped. The loss pieces (class vectors, softmaxes, one
+head's mixture NLL) are in `loss.py`.
 """
 
 from __future__ import annotations
@@ -31,14 +32,12 @@ import torch
 from recsys_db.interest.encoder import (
     InterestModel,
     ModelShape,
-    StayOrMigrate,
 )
 from recsys_db.interest.features import Steps, Vocab, log_steps
+from recsys_db.interest.loss import Classes, Softmax, head_nll
 from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.interest.train_config import TrainConfig
 from recsys_db.sequences import EventLog
-
-LOGIT_BUDGET = 1 << 25  # floats of logits per chunk of the full softmax (128 MB)
 
 
 @dataclass
@@ -124,9 +123,9 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
     w_first = log.offsets[np.searchsorted(log.offsets, w_start, side="right") - 1]
     if len(w_start) == 0:
         raise ValueError("no user has two or more events: nothing to learn from")
-    item_softmax = _Softmax(steps.item, len(items), config.full_softmax_max_items,
+    item_softmax = Softmax(steps.item, len(items), config.full_softmax_max_items,
                             config.negatives, rng)
-    category_softmax = _Softmax(steps.category, len(categories),
+    category_softmax = Softmax(steps.category, len(categories),
                                 config.full_softmax_max_categories, config.negatives, rng)
 
     state = _State(history=[], best_metric=-1.0, best_epoch=0, bad_epochs=0, epoch=0,
@@ -186,136 +185,6 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None
 
 
-class _Classes:
-    """The class vectors and biases one training step uses, each table looked up once.
-
-    Every use (inputs, stay keys, targets, negatives) indexes this step's rows instead of the
-    embedding table, so autograd makes one dense table gradient per step, not one per use (at
-    100k items those dense gradients cost more than the rest of the step). `ids` None: every
-    class (the full softmax)."""
-
-    def __init__(self, vectors: torch.Tensor, bias: torch.Tensor, ids: torch.Tensor | None,
-                 n: int, id_vectors: torch.Tensor | None = None) -> None:
-        self.vectors, self.bias_rows, self.id_vectors = vectors, bias, id_vectors
-        self.local: torch.Tensor | None = None
-        if ids is not None:
-            self.local = torch.zeros(n + 1, dtype=torch.long)
-            self.local[ids] = torch.arange(len(ids))
-
-    @classmethod
-    def items(cls, model: InterestModel, used: torch.Tensor | None) -> _Classes:
-        """Item vectors (id + category embedding) and biases of the ids in `used` (all items
-        for None); `id_vectors` keeps the id embeddings alone for the step inputs."""
-        n = model.shape.n_items
-        ids = None if used is None else torch.unique(used)
-        rows = torch.arange(n + 1) if ids is None else ids
-        id_vectors = model.item_in(rows)
-        vectors = id_vectors + model.category_in(model.item_category[rows])
-        return cls(vectors, model.item_bias(rows)[:, 0], ids, n, id_vectors)
-
-    @classmethod
-    def categories(cls, model: InterestModel) -> _Classes:
-        return cls(model.category_in.weight, model.category_bias, None,
-                   model.shape.n_categories)
-
-    def _at(self, ids: torch.Tensor) -> torch.Tensor:
-        return ids if self.local is None else self.local[ids]
-
-    def rows(self, ids: torch.Tensor | None = None) -> torch.Tensor:
-        return self.vectors if ids is None else self.vectors[self._at(ids)]
-
-    def bias(self, ids: torch.Tensor | None = None) -> torch.Tensor:
-        return self.bias_rows if ids is None else self.bias_rows[self._at(ids)]
-
-    def id_rows(self, ids: torch.Tensor) -> torch.Tensor:
-        assert self.id_vectors is not None
-        return self.id_vectors[self._at(ids)]
-
-
-class _Softmax:
-    """Log-likelihood of targets under a softmax over a vocabulary (index 0 = padding, never a
-    class) without each row's excluded ids: full softmax up to `full_max` classes, else sampled
-    softmax with `negatives` shared negatives drawn from unigram^0.75 per batch, log-Q
-    corrected, accidental hits masked (excluded ids are not masked among the negatives)."""
-
-    def __init__(self, ids: np.ndarray, n: int, full_max: int, negatives: int,
-                 rng: np.random.Generator) -> None:
-        self.full = n <= full_max
-        counts = np.bincount(ids, minlength=n + 1).astype(np.float64)
-        counts[0] = 0
-        q = counts ** 0.75
-        self.q = q / q.sum()
-        self.log_q = torch.from_numpy(np.log(np.maximum(self.q, 1e-12))).float()
-        self.k = min(negatives, n)
-        self.rng = rng
-
-    def draw(self) -> torch.Tensor | None:
-        """This batch's shared negatives (None for the full softmax)."""
-        if self.full:
-            return None
-        return torch.from_numpy(self.rng.choice(len(self.q), self.k, p=self.q))
-
-    def log_likelihood(self, u: torch.Tensor, classes: _Classes, target: torch.Tensor,
-                       exclude: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
-        """(R,) log P(target) for rows u (R, d) against `classes`; `exclude` (R, W) ids masked
-        out (0 = none); `neg` the negatives from `draw()`."""
-        if neg is None:
-            weight, bias = classes.rows(), classes.bias()
-            chunk = max(1, LOGIT_BUDGET // weight.shape[0])
-            parts = []
-            for lo in range(0, len(u), chunk):
-                logits = torch.addmm(bias, u[lo:lo + chunk], weight.T)
-                _mask_(logits, exclude[lo:lo + chunk])
-                t = target[lo:lo + chunk]
-                parts.append(logits.gather(1, t[:, None])[:, 0] - logits.logsumexp(-1))
-            return torch.cat(parts)
-        pos_logit = ((u * classes.rows(target)).sum(-1) + classes.bias(target)
-                     - self.log_q[target])
-        neg_logit = torch.addmm(classes.bias(neg) - self.log_q[neg], u, classes.rows(neg).T)
-        # accidental hits (a row's own target among the negatives) are rare: mask only them
-        hit_rows = torch.isin(target, neg).nonzero()[:, 0]
-        if len(hit_rows):
-            r, c = (target[hit_rows, None] == neg[None, :]).nonzero(as_tuple=True)
-            neg_logit.index_put_((hit_rows[r], c), torch.tensor(float("-inf")))
-        return pos_logit - torch.logaddexp(pos_logit, neg_logit.logsumexp(-1))
-
-
-def _mask_(logits: torch.Tensor, exclude: torch.Tensor) -> None:
-    """Set each row's excluded ids (R, W) and the padding column 0 to -inf, in place (an
-    (R, W) scatter instead of a dense (R, n) mask; addmm's backward does not read its
-    output, so autograd allows it)."""
-    rows = torch.arange(len(logits))[:, None].expand_as(exclude)
-    logits.index_put_((rows, exclude), torch.tensor(float("-inf")))
-    logits[:, 0] = float("-inf")
-
-
-def _head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
-              ids: torch.Tensor, target: torch.Tensor, softmax: _Softmax,
-              query: torch.Tensor, classes: _Classes, neg: torch.Tensor | None
-              ) -> torch.Tensor:
-    """Summed -log P(target) of the mixture of one head: the stay part for rows whose target
-    is in their window, else the migrate softmax (`query` against `classes`)."""
-    keep = target > 0
-    h, slot_logits, ids, target, query = (x[keep] for x in (h, slot_logits, ids, target, query))
-    if len(target) == 0:
-        return h.sum() * 0.0
-    match = ids == target[:, None]
-    stays = match.any(-1)
-    log_stay, log_migrate = head.log_gate(h)
-    log_migrate = log_migrate.masked_fill((ids == 0).all(-1), 0.0)
-    total = h.new_zeros(())
-    if stays.any():
-        a = torch.log_softmax(slot_logits[stays], dim=-1)
-        stay_ll = a.masked_fill(~match[stays], float("-inf")).logsumexp(-1)
-        total = total - (log_stay[stays] + stay_ll).sum()
-    moves = ~stays
-    if moves.any():
-        migrate_ll = softmax.log_likelihood(query[moves], classes, target[moves], ids[moves],
-                                            neg)
-        total = total - (log_migrate[moves] + migrate_ll).sum()
-    return total
-
-
 def _band(values: torch.Tensor, length: int, window: int) -> torch.Tensor:
     """(B, window - 1 + T) -> (B, T, window): the window ending at each of the T positions."""
     return values.unfold(1, window, 1)[:, :length]
@@ -360,7 +229,7 @@ def _make_batch(steps: Steps, first: np.ndarray, starts: np.ndarray, lens: np.nd
 
 
 def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
-                softmaxes: tuple[_Softmax, _Softmax]) -> tuple[torch.Tensor, int]:
+                softmaxes: tuple[Softmax, Softmax]) -> tuple[torch.Tensor, int]:
     """Mean negative log-likelihood of the batch's next events, and how many there are."""
     items_sm, categories_sm = softmaxes
     t_max, window = batch.pad.shape[1], model.shape.window
@@ -368,7 +237,7 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
     neg = items_sm.draw()
     used = None if neg is None else torch.cat([batch.item.flatten(),
                                                batch.slot_item.flatten(), neg])
-    items = _Classes.items(model, used)
+    items = Classes.items(model, used)
     x = model.embed(batch.item[:, :-1], batch.category[:, :-1], batch.behavior[:, :-1],
                     batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
     out, _ = model.encode(x, batch.pad)
@@ -377,16 +246,16 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
     item_slots = model.item_stay.band_logits(out, items.rows(batch.slot_item),
                                              batch.slot_behavior)[mask]
     item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
-    loss = _head_nll(model.item_stay, h, item_slots, item_ids,
+    loss = head_nll(model.item_stay, h, item_slots, item_ids,
                      batch.item[:, 1:][mask], items_sm, model.user_vector(h), items, neg)
     if config.category_weight > 0:
         cat_ids = _band(batch.slot_category, t_max, window)[mask]
         cat_keys = model.category_in(batch.slot_category)
         cat_slots = model.category_stay.band_logits(out, cat_keys, batch.slot_behavior)[mask]
         cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
-        loss = loss + config.category_weight * _head_nll(
+        loss = loss + config.category_weight * head_nll(
             model.category_stay, h, cat_slots, cat_ids, batch.category[:, 1:][mask],
-            categories_sm, model.category_query(h), _Classes.categories(model),
+            categories_sm, model.category_query(h), Classes.categories(model),
             categories_sm.draw())
     n_rows = len(h)
     return loss / max(n_rows, 1), n_rows
@@ -394,7 +263,7 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
 
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
                  win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig,
-                 softmaxes: tuple[_Softmax, _Softmax], rng: np.random.Generator,
+                 softmaxes: tuple[Softmax, Softmax], rng: np.random.Generator,
                  on_batch: BatchCallback | None) -> float:
     model.train()
     w_first, w_start, w_len = win
