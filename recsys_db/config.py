@@ -33,6 +33,14 @@ def recsys_home() -> Path:
     return home.resolve()
 
 
+CHECKPOINTS = "checkpoints"  # training checkpoints, under $RECSYS_HOME
+
+
+def checkpoint_dir(home: Path | None = None) -> Path:
+    """Where train-interest keeps its epoch checkpoints (and forget deletes them)."""
+    return (home if home is not None else recsys_home()) / CHECKPOINTS
+
+
 def bench_dir() -> Path:
     """Where the benchmarks keep their last figures (`NAME.json`) for the report."""
     return recsys_home() / "bench"

@@ -24,11 +24,9 @@ from typing import Any
 import psycopg
 
 from recsys_db import db
-from recsys_db.config import recsys_home
+from recsys_db.config import checkpoint_dir
 from recsys_db.errors import RecsysError
 from recsys_db.sqlfiles import queries
-
-CHECKPOINTS = "checkpoints"  # under $RECSYS_HOME: recsys_db/jobs/catalog.py (train-interest)
 
 
 class ForgetError(RecsysError):
@@ -70,7 +68,7 @@ def forget_users(user_ids: Iterable[str], url: str | None = None,
 
 def delete_checkpoints(home: Path | None = None) -> int:
     """Delete every file under `home`/checkpoints (default $RECSYS_HOME); returns how many."""
-    folder = (home if home is not None else recsys_home()) / CHECKPOINTS
+    folder = checkpoint_dir(home)
     if not folder.is_dir():
         return 0
     count = sum(1 for p in folder.rglob("*") if p.is_file() or p.is_symlink())

@@ -66,12 +66,12 @@ class Job:
 
 
 def _train_interest(ctx: JobContext) -> dict[str, Any]:
-    from recsys_db.config import recsys_home
+    from recsys_db.config import checkpoint_dir
     from recsys_db.interest.trainer import train_interest
 
     return train_interest(ctx.conn, ctx.config.train, tolerance=ctx.tolerance,
                           tune_minutes=ctx.config.tune_minutes, progress=ctx.progress,
-                          checkpoint_dir=recsys_home() / "checkpoints", job_run_id=ctx.run_id)
+                          checkpoint_dir=checkpoint_dir(), job_run_id=ctx.run_id)
 
 
 def _refresh_states(ctx: JobContext) -> dict[str, Any]:
