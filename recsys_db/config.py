@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 DATABASE_URL_ENV = "RECSYS_DATABASE_URL"
+REPLICA_URL_ENV = "RECSYS_REPLICA_URL"  # read-only queries (recsys_db/replica.py read_url)
 HOME_ENV = "RECSYS_HOME"
 
 # Repository root (of a checkout; the demo finds the shared data beside it).
@@ -22,6 +23,12 @@ MIGRATIONS_DIR = Path(str(files("recsys_db.migrations")))
 def database_url_from_env() -> str | None:
     """The external server's URL when `RECSYS_DATABASE_URL` is set, else None."""
     url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    return url or None
+
+
+def replica_url_from_env() -> str | None:
+    """A read replica's URL when `RECSYS_REPLICA_URL` is set, else None."""
+    url = os.environ.get(REPLICA_URL_ENV, "").strip()
     return url or None
 
 

