@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +105,20 @@ def pgbench(url: str, users: int, clients: int, seconds: int) -> float:
     if match is None:
         raise RuntimeError(f"pgbench output not understood:\n{out}")
     return float(match.group(1))
+
+
+@contextmanager
+def live_worker(url: str, warmup_s: float = 3.0) -> Iterator[subprocess.Popen]:
+    """`recsys-db worker` (the live state refresher) in its own process against `url`, given
+    `warmup_s` to load the model; terminated on exit."""
+    env = {**os.environ, "RECSYS_DATABASE_URL": url}
+    worker = subprocess.Popen([sys.executable, "-m", "recsys_db.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(warmup_s)
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited: {worker.stderr.read()[-2000:]}")
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)

@@ -10,8 +10,6 @@ second connection watches recsys.user_states. Target: p95 <= 1 s at 200 events/s
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +20,7 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, machine, percentiles  # noqa: E402
+from common import emit, live_worker, machine, percentiles  # noqa: E402
 
 from recsys_db import synth  # noqa: E402
 from recsys_db.db import scratch_database  # noqa: E402
@@ -47,15 +45,8 @@ def main() -> None:
         load_events(path, url=url)
         with psycopg.connect(url) as conn:
             version = train_interest(conn, TrainConfig(epochs=1))["version_id"]
-        env = {**os.environ, "RECSYS_DATABASE_URL": url}
-        worker = subprocess.Popen([sys.executable, "-m", "recsys_db.cli", "worker"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            time.sleep(3)  # the worker loads the model
+        with live_worker(url):
             lags = drive(url, version, args)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=10)
     figures = {"rate_events_per_s": args.rate, "events": len(lags),
                "lag_p50_ms": percentiles(lags)["p50_ms"],
                "lag_p95_ms": percentiles(lags)["p95_ms"],
