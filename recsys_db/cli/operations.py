@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -63,6 +64,9 @@ def jobs_run(
     epochs: Annotated[int | None, typer.Option(help="train-interest: maximum epochs")] = None,
     max_len: Annotated[int | None, typer.Option(help="train-interest: training window")] = None,
     seed: Annotated[int | None, typer.Option(help="train-interest: random seed")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="train-interest: training processes on this host (DistributedDataParallel); "
+             "under torchrun, the ranks torchrun starts")] = None,
     tune: Annotated[str | None, typer.Option(
         "--tune", metavar="MINUTES",
         help="train-interest: first search dim, layers, lr, dropout, batch size, weight decay "
@@ -83,8 +87,16 @@ def jobs_run(
 
     if name not in JOBS:
         fail(f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    if os.environ.get("RANK", "0") != "0":  # a torchrun rank other than 0: train, no job
+        if name != "train-interest":
+            fail(f"only train-interest runs under torchrun, not {name}")
+        from recsys_db.interest.distributed import follow_torchrun
+
+        follow_torchrun()
+        return
     settings = load_settings(config_file)
-    flags = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len, "seed": seed}
+    flags = {"encoder": encoder, "dim": dim, "epochs": epochs, "max_len": max_len, "seed": seed,
+             "workers": workers}
     given: dict[str, object] = {k: v for k, v in flags.items() if v is not None}
     if tune is not None:
         from recsys_db.interest.tune import check_minutes

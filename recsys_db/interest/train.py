@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from recsys_db.interest.loss import Classes, Softmax, head_nll
 from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.interest.train_config import TrainConfig
 from recsys_db.sequences import EventLog
+
+if TYPE_CHECKING:
+    from recsys_db.interest.distributed import Worker
 
 
 @dataclass
@@ -103,9 +106,10 @@ def fingerprint(config: TrainConfig, log: EventLog) -> str:
 def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *,
           items: Vocab | None = None, categories: Vocab | None = None,
           checkpoint_dir: Path | None = None, on_epoch: EpochCallback | None = None,
-          on_batch: BatchCallback | None = None, stop_after_epochs: int | None = None
-          ) -> TrainResult:
-    """Train on `log`; early-stop on `valid` when given (else keep the last epoch)."""
+          on_batch: BatchCallback | None = None, stop_after_epochs: int | None = None,
+          worker: Worker | None = None) -> TrainResult:
+    """Train on `log`; early-stop on `valid` when given (else keep the last epoch). With a
+    `worker`, this is one rank of a DDP run (see distributed.py)."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -137,6 +141,9 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
         item_softmax.rng = category_softmax.rng = rng
 
     n_events = int(w_len.sum())
+    if worker is not None:  # rank 0's start state; this rank's users' windows
+        w_first, w_start, w_len = worker.join(model, optim, state, rng, log.offsets,
+                                              (w_first, w_start, w_len), config)
     started = time.perf_counter()
     trained_epochs = 0
     while state.epoch < config.epochs and state.bad_epochs < config.patience:
@@ -144,12 +151,13 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
             break
         t0 = time.perf_counter()
         loss = _train_epoch(model, optim, steps, (w_first, w_start, w_len), config,
-                            (item_softmax, category_softmax), rng, on_batch)
+                            (item_softmax, category_softmax), rng, on_batch, worker)
         trained_epochs += 1
         state.epoch += 1
         record = {"epoch": state.epoch, "loss": loss, "seconds": time.perf_counter() - t0}
         if valid is not None:
-            record.update(validate(model, valid))
+            record.update(validate(model, valid) if worker is None
+                          else worker.validate(model, valid))
             # Next-item NDCG alone: a sum lets the easy category head decide.
             metric = record["valid_ndcg10"]
             record["valid_score"] = metric
@@ -264,17 +272,20 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
                  win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig,
                  softmaxes: tuple[Softmax, Softmax], rng: np.random.Generator,
-                 on_batch: BatchCallback | None) -> float:
+                 on_batch: BatchCallback | None, worker: Worker | None = None) -> float:
     model.train()
     w_first, w_start, w_len = win
     order = rng.permutation(len(w_start))
+    loss_of = _batch_loss
+    if worker is not None:  # as many steps as every rank; gradients all-reduced
+        order, loss_of = worker.order(order), worker.loss
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
     for b in range(n_batches):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
         batch = _make_batch(steps, w_first[idx], w_start[idx], w_len[idx], config.max_len,
                             model.shape.window - 1)
-        loss, n_rows = _batch_loss(model, batch, config, softmaxes)
+        loss, n_rows = loss_of(model, batch, config, softmaxes)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -283,7 +294,7 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
         count += n_rows
         if on_batch:
             on_batch(b + 1, n_batches, loss.item())
-    return total / max(count, 1)
+    return total / max(count, 1) if worker is None else worker.mean_loss(total, count)
 
 
 @torch.no_grad()

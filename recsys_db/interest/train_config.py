@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from recsys_db.interest.encoder import ENCODERS
 from recsys_db.params import Params
 
+MAX_WORKERS = 64  # training processes (torch.distributed ranks); more is a typo, not a plan
+
 
 @dataclass
 class TrainConfig(Params):
@@ -28,6 +30,7 @@ class TrainConfig(Params):
     patience: int = 4
     seed: int = 0
     threads: int | None = None
+    workers: int = 1  # training processes (DDP ranks); batch_size is per worker
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -39,6 +42,10 @@ class TrainConfig(Params):
                                  f"{getattr(self, name)!r}")
         if self.layers < 0 or self.lr < 0 or self.weight_decay < 0 or self.category_weight < 0:
             raise ValueError("layers, lr, weight_decay and category_weight must be >= 0")
+        if (not isinstance(self.workers, int) or isinstance(self.workers, bool)
+                or not 1 <= self.workers <= MAX_WORKERS):
+            raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS} (training "
+                             f"processes), got {self.workers!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 

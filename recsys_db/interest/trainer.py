@@ -39,6 +39,9 @@ class InterestJobConfig(Params):
     tune_minutes: float | None = None
 
     def __post_init__(self) -> None:
+        if self.tune_minutes is not None and self.train.workers > 1:
+            raise ValueError("tune_minutes runs its trials in one process: set workers = 1 "
+                             "to tune, or leave tune_minutes out to train on several")
         if self.tune_minutes is not None:
             from recsys_db.interest.tune import check_minutes
 

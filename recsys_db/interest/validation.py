@@ -1,7 +1,8 @@
 """Held-out validation of the interest encoder: each user's last event is the target.
 
 `validation_split` holds out each user's last event (users with 3 or more events) and builds the
-validation targets; `fit_on_log` trains an encoder on the rest, early-stopping on them. Used by
+validation targets; `fit_on_log` trains an encoder on the rest, early-stopping on them (on
+`config.workers` processes, or the ranks torchrun started: distributed.py). Used by
 the train-interest trainer (interest/trainer.py), the tuner (interest/tune.py) and the ranker's
 as-of encoder (ranker/train.py).
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_db.interest import distributed
 from recsys_db.interest.features import Vocab, log_steps
 from recsys_db.interest.train import (
     BatchCallback,
@@ -41,6 +43,11 @@ def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | Non
     """Train an encoder on `log`, early-stopping on each user's held-out last event; returns
     the result and the validation set it used (None when no user has 3 events)."""
     train_log, items, categories, valid = validation_split(log)
+    if config.workers > 1 or distributed.torchrun_launch() is not None:
+        result = distributed.fit(train_log, config, valid, items=items,
+                                 categories=categories, checkpoint_dir=checkpoint_dir,
+                                 on_epoch=on_epoch, on_batch=on_batch)
+        return result, valid
     result = train(train_log, config, valid, items=items, categories=categories,
                    checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
     return result, valid
