@@ -1,17 +1,20 @@
 """Replica lag: from `track_event` on the primary to a changed `recommend` on the standby.
 
-    python bench/replica.py [--shifts 40] [--users 2000 --items 20000 --events 100000] [--json]
+    python bench/replica.py [--shifts 40] [--users 1000 --items 10000 --events 60000] [--json]
 
 Uses the embedded server (RECSYS_HOME) and its standby (`recsys-db replica`, started here when
 it is not running, and stopped afterwards if so). A scratch database on the primary gets a
 synthetic log, a small interest model and a CF version; it reaches the standby by streaming
 replication. `recsys-db worker` runs against the primary. Then, for each shift: a user's
 recommendations are read on the standby, three `cart` events on popular items of a category the
-user never touched are tracked on the primary, and the standby is polled (recommend, and the
-user's state) until its answer changes. Figures:
+user never touched are tracked on the primary, and the standby is polled: first until it has
+replayed the primary's WAL up to the last event's commit, then (recommend, and the user's
+state) until its answer changes. Figures:
 
 * replica_lag_p50_ms / p95: last track_event's commit -> first changed recommend on the standby
   (the poll itself takes one recommend call, so the resolution is about one call);
+* replica_replay_lag_p50_ms / p95: the same commit -> the standby has replayed it (streaming
+  replication alone);
 * replica_state_lag_p50_ms / p95: the same commit -> the worker's new state of the user read
   on the standby (the worker's freshness plus replication);
 * standby_recommend_p50_ms / p99 and primary_recommend_p50_ms: recommend(user, 10) latency on
@@ -57,9 +60,9 @@ USER_CATEGORIES = ("SELECT u.user_id, array_agg(DISTINCT e.category_key) FROM re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shifts", type=int, default=40, help="interest shifts to time")
-    parser.add_argument("--users", type=int, default=2_000)
-    parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--latency-calls", type=int, default=300)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per shift")
     parser.add_argument("--json", action="store_true")
@@ -102,13 +105,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             on_standby = recommend_latencies(standby_url, sample)
             on_primary = recommend_latencies(url, sample)
             with live_worker(url):
-                lags, state_lags, missed = shifts(primary, standby, args, rng)
+                lags, replay_lags, state_lags, missed = shifts(primary, standby, args, rng)
     return {
         "events": args.events, "items": args.items, "users": args.users,
         "setup_s": round(setup_s, 1), "shifts": args.shifts, "shifts_unchanged": missed,
         "replica_lag_p50_ms": percentiles(lags)["p50_ms"],
         "replica_lag_p95_ms": percentiles(lags)["p95_ms"],
         "replica_lag_max_ms": round(max(lags), 1),
+        "replica_replay_lag_p50_ms": percentiles(replay_lags)["p50_ms"],
+        "replica_replay_lag_p95_ms": percentiles(replay_lags)["p95_ms"],
         "replica_state_lag_p50_ms": percentiles(state_lags)["p50_ms"],
         "replica_state_lag_p95_ms": percentiles(state_lags)["p95_ms"],
         "standby_recommend_p50_ms": percentiles(on_standby)["p50_ms"],
@@ -119,11 +124,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 
 def shifts(primary: psycopg.Connection, standby: psycopg.Connection, args: argparse.Namespace,
-           rng: np.random.Generator) -> tuple[list[float], list[float], int]:
-    """Time each shift (ms): to the first changed answer, and to the new state, on the standby."""
+           rng: np.random.Generator) -> tuple[list[float], list[float], list[float], int]:
+    """Time each shift (ms) on the standby: to the first changed answer, to the replay of the
+    events, and to the worker's new state."""
     top = dict(primary.execute(TOP_ITEMS).fetchall())
     touched = [(u, set(c)) for u, c in primary.execute(USER_CATEGORIES).fetchall()]
     lags: list[float] = []
+    replay_lags: list[float] = []
     state_lags: list[float] = []
     missed = 0
     for n in range(args.shifts):
@@ -139,6 +146,9 @@ def shifts(primary: psycopg.Connection, standby: psycopg.Connection, args: argpa
                                        (user, item)).fetchone()[0]
             last_id = max(last_id, event_id or 0)
         committed = time.perf_counter()
+        lsn = replica.current_lsn(primary)
+        replica.wait_for_replay(standby, lsn, args.timeout)
+        replay_lags.append((time.perf_counter() - committed) * 1000)
         changed_at = state_at = None
         while time.perf_counter() - committed < args.timeout and (
                 changed_at is None or state_at is None):
@@ -157,7 +167,7 @@ def shifts(primary: psycopg.Connection, standby: psycopg.Connection, args: argpa
               + (f"changed after {lags[-1]:.1f} ms" if changed_at else "unchanged"),
               file=sys.stderr)
         time.sleep(0.2)
-    return lags, state_lags, missed
+    return lags, replay_lags, state_lags, missed
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
 -- Every object lives in schema `recsys`. The `vector` extension is created by the migration
 -- itself (it records whether it did, so a downgrade removes only what recsys-db created).
 --
--- Scale-out: `events`, `users` and `user_states` carry `user_key` first in their keys so they can
--- be distributed by user on Citus; item-side tables (`items`, `categories`, `item_embeddings`,
--- `behavior_types`) are small enough to be reference tables. See README "Scaling out".
+-- Scale-out: `events`, `user_states` and `exclusions` carry `user_key` first in their keys so
+-- they can be distributed by user on Citus; item-side and model tables become reference tables.
+-- sql/citus/distribute.sql places every table (a test fails on a table it does not place).
 
 CREATE SCHEMA recsys;
 

@@ -65,8 +65,32 @@ def served(server_url: str, template_db: str, tmp_path_factory: pytest.TempPathF
         train_interest(conn, TrainConfig(dim=8, epochs=1, max_len=20, negatives=64),
                        checkpoint_dir=tmp_path_factory.mktemp("checkpoints"))
         train_cf(conn)
+        _install_tiny_ranker(conn)
     yield url
     drop_database(server_url, name)
+
+
+def _install_tiny_ranker(conn: psycopg.Connection) -> None:
+    """A compiled LightGBM ranker (3 trees on random data, the real compiler and activation),
+    so that serving_score calls a compiled function, as after train-ranker."""
+    import lightgbm
+    import numpy as np
+
+    from recsys_db.ranker.compile import compile_booster
+    from recsys_db.registry import activate, create_version, mark_ready
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 16))
+    labels = (features[:, 2] + rng.normal(size=300) > 0).astype(int)
+    booster = lightgbm.train({"objective": "binary", "num_leaves": 4, "verbose": -1,
+                              "min_data_in_leaf": 5}, lightgbm.Dataset(features, labels),
+                             num_boost_round=3)
+    with conn.transaction():
+        version = create_version(conn, "ranker", {"test": "replica"})
+        conn.execute(compile_booster(booster, f"recsys.ranker_score_v{version}"))
+        mark_ready(conn, version, {})
+    activate(conn, version)
+    conn.commit()
 
 
 def _on_standby(db_url: str) -> psycopg.Connection:
@@ -115,6 +139,32 @@ def test_read_functions_serve_from_the_standby_as_the_app_role(served: str, stan
         assert on_standby["similar_items"] and on_standby["recommend_for_session"]
         assert on_standby["interest_profile"] and on_standby["interest_drift"][0][3] is not None
         assert on_standby == _reads(primary, args)  # the same answers as the primary's
+        assert "ranker_score_v" in sb.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'serving_score'").fetchone()[0]
+        # the other branches: options, cold start, empty session, embedding neighbours
+        category = primary.execute("SELECT category_id FROM recsys.categories LIMIT 1"
+                                   ).fetchone()[0]
+        lonely = primary.execute(  # an item without CF neighbours: similar_items uses vectors
+            "SELECT i.item_id FROM recsys.items i WHERE NOT EXISTS (SELECT FROM"
+            " recsys.item_neighbors n WHERE n.item_key = i.item_key) LIMIT 1").fetchone()
+        more = {"recommend(user, 5, category, false, filter, exclude_seen)":
+                ("SELECT * FROM recsys.recommend(%s, 5, %s, false, '{}'::jsonb, true)",
+                 (user, category)),
+                "recommend(unknown user)": ("SELECT * FROM recsys.recommend('nobody', 10)", ()),
+                "recommend_for_session(empty)":
+                ("SELECT * FROM recsys.recommend_for_session(ARRAY[]::text[], 10)", ()),
+                "similar_items(item without neighbours)":
+                ("SELECT * FROM recsys.similar_items(%s, 10)", lonely)}
+        for name, (sql, params) in more.items():
+            if params is None:
+                continue
+            sb.execute("SET ROLE recsys_app")
+            primary.execute("SET ROLE recsys_app")
+            rows = sb.execute(sql, params).fetchall()
+            assert rows == primary.execute(sql, params).fetchall(), name
+            assert rows or name.startswith("similar"), name
+            sb.execute("RESET ROLE")
+            primary.execute("RESET ROLE")
 
 
 def test_an_interest_shift_on_the_primary_reaches_the_standby(served: str, standby: None
