@@ -16,10 +16,13 @@ from recsys_db.interest import store
 from recsys_db.interest.train import TrainConfig
 from recsys_db.interest.trainer import train_interest
 from recsys_db.ranker.train import (
+    Lists,
     RankerConfig,
     asof_model,
     asof_versions,
     build_lists,
+    fit,
+    sample_users,
     train_ranker,
 )
 from recsys_db.registry import active_version, drop_versions
@@ -130,3 +133,40 @@ def test_ranker_options_are_checked():
         RankerConfig(train_windows=0)
     with pytest.raises(ValueError, match="next_item_bonus=-1"):
         RankerConfig(next_item_bonus=-1)
+    with pytest.raises(ValueError, match="max_users=-1"):
+        RankerConfig(max_users=-1)
+    assert RankerConfig.from_params({"max_users": 0}).max_users == 0  # 0: every label user
+
+
+def test_sampled_users_are_a_seeded_subset():
+    users = list(range(100, 1100, 3))
+    sample = sample_users(users, 50, seed=0, window=1)
+    assert len(sample) == 50 and set(sample) <= set(users) and sample == sorted(sample)
+    assert sample == sample_users(users, 50, seed=0, window=1)  # same seed, same sample
+    assert sample != sample_users(users, 50, seed=0, window=2)  # each window its own draw
+    assert sample != sample_users(users, 50, seed=1, window=1)
+    assert sample_users(users, 0, seed=0, window=1) == users  # 0: all
+    assert sample_users(users[:10], 50, seed=0, window=1) == users[:10]
+
+
+def test_same_lists_give_the_same_trees():
+    rng = np.random.default_rng(3)
+    def lists(n_users):
+        users = np.repeat(np.arange(n_users), 30)
+        feats = rng.normal(size=(len(users), 12))
+        labels = np.clip(np.rint(feats[:, 0] + rng.normal(size=len(users))), 0, 4)
+        return Lists(users, np.tile(np.arange(30), n_users), feats, labels)
+    train, valid = lists(300), lists(100)
+    models = {fit(train, valid, RankerConfig(), 200, 15).model_to_string() for _ in range(3)}
+    assert len(models) == 1
+
+
+def test_ranker_samples_users_per_window(ready):
+    with psycopg.connect(ready) as conn:
+        result = train_ranker(conn, RankerConfig(num_trees=10, max_users=15), activate=False)
+        config = RankerConfig()
+        assert result["valid_lists"] <= 15
+        assert 15 < result["train_lists"] <= 15 * config.train_windows
+        # the helper versions (one interest version for every cut-off, CF per cut-off) are gone
+        assert conn.execute("SELECT count(*) FROM recsys.model_versions WHERE status = "
+                            "'building'").fetchone()[0] == 0

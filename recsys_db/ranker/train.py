@@ -63,6 +63,10 @@ class RankerConfig(Params):
     next_item_bonus: int = 8
     budget_ms: float = 5.0
     seed: int = 0
+    # users per label window (drawn at random with `seed` from those active in it; 0 = all):
+    # the lists' cost - the serving SQL per user, their interest states - stops growing with the
+    # number of users, and 2,000 lists a window are plenty for 15-leaf trees
+    max_users: int = 2_000
 
     def __post_init__(self) -> None:
         checks = {"num_trees": self.num_trees >= 1, "num_leaves": self.num_leaves >= 2,
@@ -70,7 +74,7 @@ class RankerConfig(Params):
                   "min_data_in_leaf": self.min_data_in_leaf >= 1,
                   "label_days": self.label_days > 0, "train_windows": self.train_windows >= 1,
                   "next_item_bonus": 0 <= self.next_item_bonus <= MAX_LABEL // 2,
-                  "budget_ms": self.budget_ms > 0}
+                  "budget_ms": self.budget_ms > 0, "max_users": self.max_users >= 0}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError("bad ranker option(s): "
@@ -107,10 +111,30 @@ def asof_versions(conn: psycopg.Connection, at: datetime,
     return interest, cf
 
 
+def label_users(conn: psycopg.Connection, at: datetime, until: datetime) -> list[int]:
+    """Users active in [at, until) who also have history before `at` (sorted user keys)."""
+    return [r[0] for r in conn.execute(queries("ranker.sql")["label_users"],
+                                       {"at": at, "until": until})]
+
+
+def sample_users(users: list[int], max_users: int, seed: int, window: int) -> list[int]:
+    """At most `max_users` of `users` (0: all), drawn without replacement by a stream of
+    (`seed`, `window`): the same inputs give the same sample; the result is sorted."""
+    if max_users == 0 or len(users) <= max_users:
+        return list(users)
+    rng = np.random.default_rng([seed, window])
+    chosen = rng.choice(len(users), size=max_users, replace=False)
+    return sorted(int(users[i]) for i in chosen)
+
+
 def build_lists(conn: psycopg.Connection, at: datetime, until: datetime, interest: int,
-                cf: int, next_bonus: int = 0, max_users: int | None = None) -> Lists:
+                cf: int, next_bonus: int = 0, max_users: int | None = None,
+                users: list[int] | None = None) -> Lists:
+    """Training lists of `users` (default: every label user of the window, the first
+    `max_users` of them if given) at cut-off `at`."""
     sql = queries("ranker.sql")
-    users = [r[0] for r in conn.execute(sql["label_users"], {"at": at, "until": until})]
+    if users is None:
+        users = label_users(conn, at, until)
     if max_users is not None:
         users = users[:max_users]
     rows = conn.execute(sql["lists"], {"users": users, "at": at, "until": until,
@@ -142,7 +166,10 @@ def fit(train: Lists, valid: Lists, config: RankerConfig, num_trees: int, num_le
     params = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
               "learning_rate": config.learning_rate, "num_leaves": num_leaves,
               "min_data_in_leaf": config.min_data_in_leaf, "seed": config.seed,
-              "deterministic": True, "num_threads": 2, "verbosity": -1,
+              "num_threads": 2, "verbosity": -1,
+              # the same trees from the same lists: LightGBM otherwise picks row- or col-wise
+              # histograms by timing them, and the two sum in different orders
+              "deterministic": True, "force_row_wise": True,
               "label_gain": list(range(0, MAX_LABEL + 1))}
     dtrain = lgb.Dataset(train.features, train.labels, group=train.groups())
     dvalid = lgb.Dataset(valid.features, valid.labels, group=valid.groups(), reference=dtrain)
@@ -236,11 +263,16 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     interest_s = time.perf_counter() - t_interest
     try:
         lists = {}
-        for name, at in [("valid", c_valid), *((f"train{n}", c) for n, c in enumerate(c_trains))]:
-            interest, cf = asof_versions(conn, at, model, job_run_id)
-            helpers += [interest, cf]
-            lists[name] = build_lists(conn, at, at + window, interest, cf,
-                                      config.next_item_bonus)
+        windows = [("valid", c_valid), *((f"train{n}", c) for n, c in enumerate(c_trains))]
+        states_version: int | None = None
+        for index, (name, at) in enumerate(windows):
+            users = sample_users(label_users(conn, at, at + window), config.max_users,
+                                 config.seed, index)
+            states_version, cf = _asof_helpers(conn, at, model, users, states_version,
+                                               job_run_id)
+            helpers += [v for v in (states_version, cf) if v not in helpers]
+            lists[name] = build_lists(conn, at, at + window, states_version, cf,
+                                      config.next_item_bonus, users=users)
         valid_l = lists.pop("valid")
         train_l = _concat([lists[name] for name in sorted(lists)])
         if len(train_l.labels) == 0 or len(valid_l.labels) == 0:
@@ -285,6 +317,31 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
             "activated": bool(promotion and promotion.activated),
             "activation": promotion.reason if promotion else "not requested",
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _asof_helpers(conn: psycopg.Connection, at: datetime, model: store.LoadedModel,
+                  users: list[int], states_version: int | None, job_run_id: int | None
+                  ) -> tuple[int, int]:
+    """Interest states of `users` as of `at` and CF as of `at`, as 'building' helper versions;
+    returns (interest_version, cf_version).
+
+    Every cut-off uses the same encoder, so its item vectors (and their HNSW index) are written
+    once: the first call writes a version, later ones upsert their users' states into it.
+    `recsys.candidate_features` reads only the listed user's own state, so a state left from an
+    earlier cut-off is never read for a later one."""
+    log = load_event_log(conn, before=at.timestamp(), users=users)
+    states = user_states_for(model.model, model.items, model.categories, log)
+    if states_version is None:
+        states_version = store.write_version(
+            conn, model.model, model.items, model.categories, states,
+            {"as_of": at.isoformat(), "purpose": "ranker-lists"}, {}, job_run_id,
+            status="building")
+    else:
+        store.write_states(conn, states_version, states)
+    cf = train_cf(conn, as_of=at, activate=False, job_run_id=job_run_id,
+                  status="building")["version_id"]
+    conn.commit()
+    return states_version, cf
 
 
 def _default_scores(features: np.ndarray) -> np.ndarray:
