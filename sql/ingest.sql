@@ -17,6 +17,10 @@ CREATE TEMP TABLE recsys_stage (
     raw         text
 ) ON COMMIT DROP;
 
+-- name: clear_stage
+-- Between chunks of one load (recsys_db/ingest/load.py CHUNK_ROWS), in its transaction.
+TRUNCATE pg_temp.recsys_stage;
+
 -- name: copy
 COPY pg_temp.recsys_stage (line_no, user_id, item_id, category_id, behavior, ts, problem, raw)
 FROM STDIN

@@ -6,6 +6,13 @@ in one transaction. Default `on_error="reject"`: any bad row rejects the whole l
 database is unchanged. `on_error="quarantine"`: good rows load, bad rows go to
 `recsys.rejected_events` with their reason. Rows of forgotten users (recsys.forget_user) are
 skipped before judging, bad or good, and counted (`LoadResult.forgotten`).
+
+A large input goes through in chunks of about `CHUNK_ROWS` rows - staged, judged and stored
+one after the other, still in the one transaction - so the staging tables stay within the
+session's `temp_buffers` (in memory) however large the input is, and each chunk's joins and
+ANALYZE stay the size of a chunk. In reject mode a bad row in any chunk rolls back the chunks
+before it too. An item's category is its most frequent one in the first chunk that names it
+(as across separate loads).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from recsys_db.sqlfiles import queries
 
 ON_ERROR = ("reject", "quarantine")
 MAX_REPORTED = 10
+CHUNK_ROWS = 1_000_000  # rows staged at a time (about 250 MB of temp table with its checks)
 Progress = Callable[[int, int | None], None]  # (done, total) in bytes for files, rows otherwise
 
 
@@ -68,20 +76,31 @@ def load_events(
     name = source_name or name
     started = time.perf_counter()
     sql = queries("ingest.sql")
+    rows = forgotten = 0
+    stored = [0] * 6  # loaded, duplicates, rejected, new users, items, categories
     with db.connect(url) as conn:
         try:
-            rows = _stage(conn, batches, sql, on_error, name, total, progress)
-            good, bad, forgotten = conn.execute(sql["check"]).fetchone()
-            if bad and on_error == "reject":
-                problems = conn.execute(sql["problems"], {"limit": MAX_REPORTED}).fetchall()
-                raise _rejected(name, bad, [(int(n), str(r)) for n, r in problems])
-            result = conn.execute(sql["load"], {"source": name}).fetchone()
+            conn.execute(sql["temp_buffers"])
+            conn.execute(sql["stage"])
+            more = True
+            while more:
+                staged, more = _stage(conn, batches, sql, on_error, name, total, progress)
+                rows += staged
+                good, bad, skipped = conn.execute(sql["check"]).fetchone()
+                forgotten += int(skipped)
+                if bad and on_error == "reject":
+                    problems = conn.execute(sql["problems"], {"limit": MAX_REPORTED}).fetchall()
+                    raise _rejected(name, bad, [(int(n), str(r)) for n, r in problems],
+                                    counted_so_far=more)
+                result = conn.execute(sql["load"], {"source": name}).fetchone()
+                stored = [a + int(b) for a, b in zip(stored, result, strict=True)]
+                conn.execute(sql["clear_stage"])
         except psycopg.errors.DataError as exc:
             raise IngestError(f"{name}: {exc.diag.message_primary}") from exc
         conn.commit()
-    loaded, duplicates, rejected, users, items, categories = (int(v) for v in result)
+    loaded, duplicates, rejected, users, items, categories = stored
     return LoadResult(name, rows, loaded, duplicates, rejected, users, items, categories,
-                      round(time.perf_counter() - started, 3), int(forgotten))
+                      round(time.perf_counter() - started, 3), forgotten)
 
 
 def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_behavior: str
@@ -99,10 +118,11 @@ def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_b
 
 
 def _stage(conn: psycopg.Connection, batches: Iterator[readers.Batch], sql: dict[str, str],
-           on_error: str, name: str, total: int | None, progress: Progress | None) -> int:
-    """COPY every batch into the staging table; fail fast on a structural error in reject mode."""
-    conn.execute(sql["temp_buffers"])
-    conn.execute(sql["stage"])
+           on_error: str, name: str, total: int | None, progress: Progress | None
+           ) -> tuple[int, bool]:
+    """COPY batches into the staging table until it holds CHUNK_ROWS rows or the input ends;
+    returns (rows staged, whether input may remain). Fails fast on a structural error in reject
+    mode."""
     rows = 0
     try:
         with conn.cursor().copy(sql["copy"]) as copy:
@@ -114,9 +134,11 @@ def _stage(conn: psycopg.Connection, batches: Iterator[readers.Batch], sql: dict
                 rows += batch.rows
                 if progress is not None:
                     progress(batch.progress, total)
+                if rows >= CHUNK_ROWS:
+                    return rows, True
     except ValueError as exc:  # a reader could not understand the input's layout
         raise IngestError(f"{name}: {exc}") from exc
-    return rows
+    return rows, False
 
 
 def _rejected(name: str, bad: int, problems: list[tuple[int, str]],
