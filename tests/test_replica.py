@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -207,11 +208,29 @@ def test_an_interest_shift_on_the_primary_reaches_the_standby(served: str, stand
 
 def test_writes_on_the_standby_fail_at_once_with_a_clear_error(served: str, standby: None
                                                                ) -> None:
-    with _on_standby(served) as sb:
-        started = time.perf_counter()
-        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="read-only"):
-            sb.execute("SELECT recsys.track_event('u-standby', 'i-standby', 'pv')")
-        assert time.perf_counter() - started < 5
+    with psycopg.connect(served, autocommit=True) as primary, _on_standby(served) as sb:
+        user, item = _busy_user(primary)
+        sb.execute("SET ROLE recsys_app")
+        for sql, args in [("SELECT recsys.track_event(%s, %s, 'pv')", (user, item)),
+                          ("SELECT recsys.exclude_item(%s, %s)", (user, item)),
+                          ("SELECT recsys.set_item_active(%s, false)", (item,))]:
+            started = time.perf_counter()
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="read-only"):
+                sb.execute(sql, args)
+            assert time.perf_counter() - started < 5, sql
+
+
+def test_start_and_stop_without_a_primary_say_so(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys_db import replica
+    from recsys_db.errors import ConfigError
+
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path))  # no embedded server here
+    with pytest.raises(ConfigError, match="primary is not running"):
+        replica.start()
+    assert replica.stop() is False
+    st = replica.status()
+    assert not st.running and not st.exists
 
 
 def test_cli_status_read_url_and_errors(standby: None, monkeypatch: pytest.MonkeyPatch) -> None:
