@@ -140,6 +140,10 @@ def test_read_functions_serve_from_the_standby_as_the_app_role(served: str, stan
         assert on_standby["similar_items"] and on_standby["recommend_for_session"]
         assert on_standby["interest_profile"] and on_standby["interest_drift"][0][3] is not None
         assert on_standby == _reads(primary, args)  # the same answers as the primary's
+        not_replicated = primary.execute(  # UNLOGGED or temporary relations never reach it
+            "SELECT relname FROM pg_class WHERE relnamespace = 'recsys'::regnamespace"
+            " AND relpersistence <> 'p'").fetchall()
+        assert not_replicated == []
         assert "ranker_score_v" in sb.execute(
             "SELECT prosrc FROM pg_proc WHERE proname = 'serving_score'").fetchone()[0]
         # the other branches: options, cold start, empty session, embedding neighbours
