@@ -41,15 +41,7 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
-    Timer,
-    emit,
-    machine,
-    percentiles,
-    pgbench,
-    recommend_latencies,
-    timed_load,
-)
+import common  # noqa: E402
 
 from recsys_db import synth  # noqa: E402
 from recsys_db.cf import train_cf  # noqa: E402
@@ -142,38 +134,38 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, scratch_database("recsys_bench_scale") as url:
         path = Path(tmp) / "events.csv"
-        with Timer() as t:
+        with common.Timer() as t:
             synth.generate(path, args.users, args.items, args.events, seed=3)
         step("generate_s", round(t.seconds, 1))
-        step("ingest_events_per_s", round(args.events / timed_load(path, url, args.events)))
+        step("ingest_events_per_s", round(args.events / common.timed_load(path, url, args.events)))
         path.unlink()
         for key, value in train_interest_step(url).items():
             step(key, value)
         with psycopg.connect(url) as conn:
-            with Timer() as t:
+            with common.Timer() as t:
                 train_cf(conn)
             step("cf_s", round(t.seconds, 1))
-            with Timer() as t:
+            with common.Timer() as t:
                 ranker = train_ranker(conn)
             step("ranker_s", round(t.seconds, 1))
             step("ranker_train_lists", ranker["train_lists"])
             step("ranker_valid_ndcg10", round(ranker["valid_ndcg10"], 4))
         sample = [str(u) for u in np.random.default_rng(0).integers(1, args.users + 1,
                                                                       args.queries)]
-        latency = percentiles(recommend_latencies(url, sample))
+        latency = common.percentiles(common.recommend_latencies(url, sample))
         step("recommend_p50_ms", latency["p50_ms"])
         step("recommend_p99_ms", latency["p99_ms"])
         for clients in (2, 8):
-            step(f"qps_{clients}", round(pgbench(url, args.users, clients,
+            step(f"qps_{clients}", round(common.pgbench(url, args.users, clients,
                                                  args.pgbench_seconds), 1))
         with psycopg.connect(url) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         step("db_size_mb", round(size / 2**20))
     figures["met"] = verdicts(figures)
-    figures["machine"] = machine()
+    figures["machine"] = common.machine()
     print("targets: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}"
                                   for k, ok in figures["met"].items()))
-    emit(figures, args.json, "scale")
+    common.emit(figures, args.json, "scale")
 
 
 if __name__ == "__main__":
