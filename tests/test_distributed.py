@@ -89,3 +89,28 @@ def test_cli_refuses_zero_workers(db_url):
     result = CliRunner().invoke(app, ["jobs", "run", "train-interest", "--workers", "0"])
     assert isinstance(result.exception, ConfigError)  # `recsys-db` prints it as the error
     assert "workers must be an integer from 1 to" in str(result.exception)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_an_interrupted_two_worker_run_resumes_from_rank_0s_checkpoint(tmp_path):
+    """Rank 0 dies in epoch 2 (after its record, before its checkpoint; the other rank is
+    stopped); the same run again resumes from rank 0's epoch-1 checkpoint on both ranks.
+    (Not bit-equal to an uninterrupted run: the other ranks' random streams restart from
+    rank 0's.)"""
+    log = _log(users=120, items=200, events=3_000)
+    config = TrainConfig(dim=8, max_len=20, batch_size=32, epochs=3, patience=10, threads=1,
+                         workers=2, full_softmax_max_items=100, negatives=32)
+
+    def crash(record: dict[str, float]) -> None:
+        if record["epoch"] == 2:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        fit_on_log(log, config, checkpoint_dir=tmp_path, on_epoch=crash)
+    resumed, _ = fit_on_log(log, config, checkpoint_dir=tmp_path)
+    assert resumed.resumed_from == 1 and resumed.epochs_run == 3
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert resumed.history[2]["loss"] < resumed.history[0]["loss"]

@@ -18,8 +18,12 @@ and writes checkpoints (its resumed state is broadcast) and returns the model; t
 version from rank 0 only. Each worker gets cores / N threads. Backend gloo: the training loop
 runs on the CPU (NCCL needs CUDA tensors, which the loop does not make).
 
-The item tables' gradients are dense (items x dim per step, see loss.Classes); DDP all-reduces
-them whole in its buckets, which dominates the communication at 100k+ items (see the README).
+The item tables' gradients are dense tensors (items x dim per step, see loss.Classes), but with
+the sampled softmax (more items than `full_softmax_max_items`) a step touches only its inputs'
+and negatives' rows: a DDP communication hook all-reduces those tables by the union of the
+rows the ranks touched (ids all-gathered first), the rest of the model densely; the result is
+the same mean. With the full softmax every row has a gradient and the tables go whole.
+Resuming restores rank 0 exactly; the other ranks' random streams restart from rank 0's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from recsys_db.interest.encoder import InterestModel
 from recsys_db.interest.features import Vocab
 from recsys_db.interest.loss import Softmax
 from recsys_db.interest.train import (
@@ -65,6 +70,9 @@ _NO_BUFFER_SYNC = ({"forward_sync_buffers": False} if "forward_sync_buffers"
                    else {"broadcast_buffers": False})
 TIMEOUT = timedelta(minutes=30)  # a collective waits this long (e.g. on rank 0's validation)
 JOIN_POLL = timedelta(seconds=0.2)
+DONE_GRACE = timedelta(seconds=60)  # after training, for the ranks to exit
+FAILED_GRACE = timedelta(seconds=3)  # after a failure, for them to report theirs
+DENSE_ENV = "RECSYS_DDP_DENSE_ITEM_GRADS"  # set: all-reduce the item tables whole (to compare)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,20 +138,18 @@ def fit(train_log: EventLog, config: TrainConfig, valid: Validation | None, *, i
     try:
         _await_followers(store, procs, errors)
         with _process_group(0, n, store=store):
-            return _lead(train_log, config, valid, items, categories, launch, checkpoint_dir,
-                         on_epoch, on_batch)
-    except Exception as exc:
+            result = _lead(train_log, config, valid, items, categories, launch,
+                           checkpoint_dir, on_epoch, on_batch)
+    except BaseException as exc:
+        _stop(procs, FAILED_GRACE)  # a rank waiting in a collective may not notice for long
         failure = _follower_failure(procs, errors)
-        if failure:
+        if failure and isinstance(exc, RuntimeError):  # rank 0's collective failed: why
             raise RuntimeError(f"a training worker failed: {failure}") from exc
         raise
     finally:
         torch.set_num_threads(saved_threads)
-        for p in procs:
-            p.join(timeout=60)
-            if p.is_alive():
-                p.terminate()
-                p.join()
+    _stop(procs, DONE_GRACE)
+    return result
 
 
 def follow_torchrun() -> None:
@@ -165,7 +171,7 @@ class Worker:
         self.steps_windows = 0  # windows per epoch on every rank (after wrapping around)
         self.ddp: DistributedDataParallel | None = None
 
-    def join(self, model: nn.Module, optim: torch.optim.Optimizer, state: Any,
+    def join(self, model: InterestModel, optim: torch.optim.Optimizer, state: Any,
              rng: np.random.Generator, offsets: np.ndarray,
              win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,6 +196,12 @@ class Worker:
         self.ddp = DistributedDataParallel(
             _LossOfBatch(model), gradient_as_bucket_view=True,
             find_unused_parameters=config.category_weight == 0, **_NO_BUFFER_SYNC)
+        sampled = model.shape.n_items > config.full_softmax_max_items
+        if sampled and not os.environ.get(DENSE_ENV):  # a step touches few item rows
+            tables = [model.item_in.weight, model.item_bias.weight]
+            # (a lambda: DDP checks the hook's annotations, which are strings in this module)
+            self.ddp.register_comm_hook(_RowTables(tables, self.world_size),
+                                        lambda state, bucket: _reduce_bucket(state, bucket))
         return win[0][mine], win[1][mine], win[2][mine]
 
     def order(self, order: np.ndarray) -> np.ndarray:
@@ -240,6 +252,60 @@ class _LossOfBatch(nn.Module):
     def forward(self, batch: _Batch, config: TrainConfig,
                 softmaxes: tuple[Softmax, Softmax]) -> tuple[torch.Tensor, int]:
         return _batch_loss(self.model, batch, config, softmaxes)  # type: ignore[arg-type]
+
+
+class _RowTables:
+    """The parameters whose gradients are all-reduced by rows (the item tables), and the
+    number of ranks to average over."""
+
+    def __init__(self, tables: list[nn.Parameter], world_size: int) -> None:
+        self.ids = {id(t) for t in tables}
+        self.world_size = world_size
+
+
+def _reduce_bucket(state: _RowTables, bucket: dist.GradBucket
+                   ) -> torch.futures.Future[torch.Tensor]:
+    """DDP communication hook: the mean of the bucket's gradients over the ranks, the item
+    tables' by the rows any rank touched (their union; every other row is zero everywhere)
+    instead of items x dim floats, the rest densely. Buckets are reduced in the same order on
+    every rank, so the collectives inside line up."""
+    buffer = bucket.buffer()
+    dense, offset = [], 0
+    for param in bucket.parameters():
+        view = buffer[offset:offset + param.numel()].view(param.shape)
+        offset += param.numel()
+        if id(param) in state.ids:
+            _reduce_rows(view, state.world_size)
+        else:
+            dense.append(view)
+    if dense:
+        flat = torch.cat([v.reshape(-1) for v in dense])
+        dist.all_reduce(flat)
+        flat /= state.world_size
+        at = 0
+        for v in dense:
+            v.copy_(flat[at:at + v.numel()].view(v.shape))
+            at += v.numel()
+    done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    done.set_result(buffer)
+    return done
+
+
+def _reduce_rows(grad: torch.Tensor, world_size: int) -> None:
+    """Average the nonzero rows of `grad` (rows, dim) over the ranks, in place."""
+    # amax and amin stream over the table (ne(0).any and aminmax are 4-10x slower)
+    rows = ((grad.amax(dim=1) != 0) | (grad.amin(dim=1) != 0)).nonzero().flatten()
+    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(world_size)]
+    dist.all_gather(sizes, torch.tensor([len(rows)], dtype=torch.int64))
+    padded = torch.full((int(max(sizes).item()),), -1, dtype=torch.int64)
+    padded[:len(rows)] = rows
+    gathered = [torch.empty_like(padded) for _ in range(world_size)]
+    dist.all_gather(gathered, padded)
+    union = torch.unique(torch.cat(gathered))
+    union = union[union >= 0]
+    values = grad[union]
+    dist.all_reduce(values)
+    grad[union] = values / world_size
 
 
 @contextmanager
@@ -299,6 +365,17 @@ def _await_followers(store: dist.TCPStore, procs: list[Any], errors: Any) -> Non
         if time.monotonic() > deadline:
             raise RuntimeError(f"training workers did not start within {TIMEOUT}")
         time.sleep(JOIN_POLL.total_seconds())
+
+
+def _stop(procs: list[Any], grace: timedelta) -> None:
+    """Wait up to `grace` for the spawned ranks to end, then end the rest."""
+    deadline = time.monotonic() + grace.total_seconds()
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join()
 
 
 def _follower_failure(procs: list[Any], errors: Any) -> str | None:
