@@ -34,7 +34,8 @@ BEHAVIOR_KEYS = np.array([1, 3, 2, 4])  # synth.BEHAVIORS order (pv, cart, fav, 
 
 
 def one(encoder: str, events: int, users: int, items: int, dim: int,
-        overrides: dict[str, object], workers: int = 1) -> dict[str, object]:
+        overrides: dict[str, object], workers: int = 1, threads: int = 2
+        ) -> dict[str, object]:
     from recsys_db import synth
     from recsys_db.interest.distributed import fit
     from recsys_db.interest.train import TrainConfig, build_vocabs, train
@@ -49,7 +50,7 @@ def one(encoder: str, events: int, users: int, items: int, dim: int,
     c = {k: np.concatenate(v) for k, v in cols.items()}
     log = from_arrays(c["user_id"], c["item_id"], c["category_id"],
                       BEHAVIOR_KEYS[c["behavior"]], c["ts"], sort=True)
-    config = TrainConfig(encoder=encoder, dim=dim, epochs=1, threads=2, workers=workers,
+    config = TrainConfig(encoder=encoder, dim=dim, epochs=1, threads=threads, workers=workers,
                          **overrides)  # type: ignore[arg-type]
     started = time.perf_counter()
     if workers == 1:
@@ -58,7 +59,7 @@ def one(encoder: str, events: int, users: int, items: int, dim: int,
         items_vocab, categories = build_vocabs(log)
         result = fit(log, config, None, items=items_vocab, categories=categories)
     seconds = time.perf_counter() - started
-    return {"encoder": encoder, "workers": workers, "events": len(log),
+    return {"encoder": encoder, "workers": workers, "threads": threads, "events": len(log),
             "epoch_seconds": round(seconds, 1),
             "events_per_s": round(result.events_per_s), "overrides": overrides,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -106,13 +107,15 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a TrainConfig field to change (JSON value), repeatable")
     parser.add_argument("--workers", help="comma-separated training process counts, e.g. 1,2")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads of a run, split among its workers (default 2)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     overrides = parse_overrides(args.set, parser)
     counts = parse_workers(args.workers, parser)
     if args.one:
         print(json.dumps(one(args.one, args.events, args.users, args.items, args.dim,
-                             overrides, counts[0])))
+                             overrides, counts[0], args.threads)))
         return
     results = []
     for encoder in args.encoders.split(","):
@@ -120,7 +123,7 @@ def main() -> None:
             proc = subprocess.run(
                 [sys.executable, __file__, "--one", encoder, "--events", str(args.events),
                  "--users", str(args.users), "--items", str(args.items), "--dim",
-                 str(args.dim), "--workers", str(workers),
+                 str(args.dim), "--workers", str(workers), "--threads", str(args.threads),
                  *[f"--set={item}" for item in args.set]],
                 check=True, capture_output=True, text=True)
             row = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -138,8 +141,9 @@ def main() -> None:
     efficiency = {enc: {n: round(eps / (int(n) * rates["1"]), 3) for n, eps in rates.items()}
                   for enc, rates in by_workers.items() if rates.get("1")}
     for enc, eff in efficiency.items():
-        print(f"  {enc:10s} scaling efficiency "
-              + ", ".join(f"{n} workers {e:.0%}" for n, e in eff.items() if n != "1"))
+        if len(eff) > 1:
+            print(f"  {enc:10s} scaling efficiency "
+                  + ", ".join(f"{n} workers {e:.0%}" for n, e in eff.items() if n != "1"))
     if args.json:
         print(json.dumps({"rows": results, "events_per_s_by_workers": by_workers,
                           "scaling_efficiency": efficiency}))
