@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -38,9 +38,6 @@ from recsys_db.interest.loss import Classes, Softmax, head_nll
 from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.interest.train_config import TrainConfig
 from recsys_db.sequences import EventLog
-
-if TYPE_CHECKING:
-    from recsys_db.interest.distributed import Worker
 
 
 @dataclass
@@ -69,6 +66,20 @@ class TrainResult:
 
 EpochCallback = Callable[[dict[str, float]], None]
 BatchCallback = Callable[[int, int, float], None]
+
+
+class RankHooks(Protocol):
+    """What `train` asks of one rank of a multi-process run (distributed.Worker)."""
+
+    def join(self, model: InterestModel, optim: torch.optim.Optimizer, state: _State,
+             rng: np.random.Generator, offsets: np.ndarray,
+             win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def order(self, order: np.ndarray) -> np.ndarray: ...
+    def loss(self, model: InterestModel, batch: _Batch, config: TrainConfig,
+             softmaxes: tuple[Softmax, Softmax]) -> tuple[torch.Tensor, int]: ...
+    def mean_loss(self, total: float, count: int) -> float: ...
+    def validate(self, model: InterestModel, valid: Validation) -> dict[str, float]: ...
 
 
 def build_vocabs(log: EventLog) -> tuple[Vocab, Vocab]:
@@ -107,7 +118,7 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
           items: Vocab | None = None, categories: Vocab | None = None,
           checkpoint_dir: Path | None = None, on_epoch: EpochCallback | None = None,
           on_batch: BatchCallback | None = None, stop_after_epochs: int | None = None,
-          worker: Worker | None = None) -> TrainResult:
+          worker: RankHooks | None = None) -> TrainResult:
     """Train on `log`; early-stop on `valid` when given (else keep the last epoch). With a
     `worker`, this is one rank of a DDP run (see distributed.py)."""
     if config.threads:
@@ -272,7 +283,7 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
 def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Steps,
                  win: tuple[np.ndarray, np.ndarray, np.ndarray], config: TrainConfig,
                  softmaxes: tuple[Softmax, Softmax], rng: np.random.Generator,
-                 on_batch: BatchCallback | None, worker: Worker | None = None) -> float:
+                 on_batch: BatchCallback | None, worker: RankHooks | None = None) -> float:
     model.train()
     w_first, w_start, w_len = win
     order = rng.permutation(len(w_start))
