@@ -34,7 +34,7 @@ FUNCTION_FILES = (
     "forget_user", "hnsw",
     "ranker_feature_names", "candidate_query", "candidate_features", "rank_candidates",
     "install_serving", "recommend", "similar_items", "recommend_for_session",
-    "item_catalog", "exclusions",
+    "item_catalog", "exclusions", "precompute_candidates",
 )
 
 

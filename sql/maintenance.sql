@@ -48,4 +48,4 @@ WHERE status <> 'running'
 -- After the deletes, so their space is reused (VACUUM runs outside a transaction).
 VACUUM (ANALYZE) recsys.job_runs, recsys.model_versions, recsys.model_activations,
     recsys.rejected_events, recsys.category_transitions, recsys.user_states, recsys.item_neighbors, recsys.item_stats,
-    recsys.category_embeddings, recsys.model_blobs
+    recsys.category_embeddings, recsys.model_blobs, recsys.user_candidates

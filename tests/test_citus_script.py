@@ -47,7 +47,8 @@ def test_every_schema_table_is_placed_once_and_every_named_table_exists() -> Non
                          f"{sorted(missing)} (distribute by user_key, make a reference table, "
                          "or list as '-- coordinator-local:')")
     assert set(names) <= set(tables), f"unknown tables: {sorted(set(names) - set(tables))}"
-    assert set(placed()["distributed"]) == {"events", "user_states", "exclusions"}
+    assert set(placed()["distributed"]) == {"events", "user_states", "exclusions",
+                                            "user_candidates"}
 
 
 def test_distributed_tables_keys_include_the_distribution_column() -> None:
@@ -95,7 +96,7 @@ def test_the_script_runs_on_postgres_with_citus_functions_stubbed(
         f"recsys.{t}" for t in placed()["reference"]]
     assert [(r[1], r[2]) for r in calls if r[0] == "distributed"] == [
         ("recsys.events", "default"), ("recsys.user_states", "recsys.events"),
-        ("recsys.exclusions", "recsys.events")]
+        ("recsys.exclusions", "recsys.events"), ("recsys.user_candidates", "recsys.events")]
     assert conn.execute(
         "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
         " WHERE c.relnamespace = 'recsys'::regnamespace AND a.attidentity <> ''"

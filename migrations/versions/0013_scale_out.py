@@ -21,6 +21,7 @@ depends_on = None
 
 # sql/functions/ files this revision (re)creates, in sqlfiles.FUNCTION_FILES order
 FUNCTIONS: tuple[str, ...] = (
+    "drop_model_version", "rank_candidates", "precompute_candidates",
 )
 
 

@@ -4,6 +4,9 @@ No retraining: the active version's encoder continues each user's stored recurre
 context window) through the new events only. Users without a state get one from their events.
 A user whose stored state missed an event that arrived late (its timestamp is before the
 state's last event) is recomputed from their full history, so states always equal a full run.
+The users whose states advance get their precomputed candidates (recsys_db/interest/
+precompute.py) in the same transaction; between events the worker refills the rows an
+activation left stale, a small batch at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
-from recsys_db.interest import LOOKBACK_IDS, store, watermark_key
+from recsys_db.interest import LOOKBACK_IDS, precompute, store, watermark_key
 from recsys_db.interest.features import (
     Steps,
     bucket_gaps,
@@ -39,6 +42,7 @@ class RefreshStats:
     recomputed: int = 0
     events: int = 0
     seconds: float = 0.0
+    precomputed: int = 0  # users whose candidates were precomputed with their new state
 
 
 def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = None,
@@ -119,6 +123,10 @@ def _update_users(conn: psycopg.Connection, loaded: store.LoadedModel, log: Even
         states = store.state_rows(model, items, categories, log.users[rows], enc,
                                   log.event_id[last], log.ts[last], np.diff(log.offsets)[rows])
         store.write_states(conn, version, states)
+    if parts and version == active_version(conn, store.KIND):
+        # with the new states, in their transaction: a row current for the user's latest event
+        stats.precomputed = precompute.precompute_users(
+            conn, np.concatenate([log.users[rows] for rows, _ in parts]).tolist())
     return stats
 
 
@@ -133,15 +141,21 @@ def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarra
     return steps
 
 
+REFILL_BATCH = 25  # users per refill step between events (about 0.2 s): freshness first
+
+
 def run_worker(url: str | None = None, poll_seconds: float = 1.0,
                stop_after: float | None = None) -> None:
-    """LISTEN for new events and refresh states; also polls every `poll_seconds`."""
+    """LISTEN for new events and refresh states; also polls every `poll_seconds`. When the
+    active versions change, refill the precomputed candidates between events."""
     from recsys_db.db import connect
 
     started = time.monotonic()
     with connect(url, autocommit=True) as listener, connect(url) as conn:
         listener.execute("LISTEN recsys_events")
         loaded: store.LoadedModel | None = None
+        versions: tuple[int | None, ...] | None = None
+        refill: list[int] = []
         while stop_after is None or time.monotonic() - started < stop_after:
             active = active_version(conn, store.KIND)
             conn.commit()
@@ -153,5 +167,17 @@ def run_worker(url: str | None = None, poll_seconds: float = 1.0,
                 if stats.users:
                     _log.info("refreshed %d users (%d events) in %.3f s", stats.users,
                               stats.events, stats.seconds)
+            # a new version: every row is stale; a new item alone leaves them to the users'
+            # next events (the live query serves meanwhile)
+            now_versions = precompute.serving_key(conn)[:3]
+            if now_versions != versions:
+                versions, refill = now_versions, precompute.users_to_refill(conn)
+            conn.commit()
+            if refill:
+                step, refill = refill[:REFILL_BATCH], refill[REFILL_BATCH:]
+                precompute.refill(conn, users=step, batch=REFILL_BATCH)
+                if not refill:
+                    _log.info("precomputed candidates refilled for versions %s", versions)
+                continue  # back to events first, then the next batch
             for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
                 pass

@@ -5,7 +5,8 @@ One run, in this order (each step commits on its own, so a run that dies has don
 1. model versions: `registry.gc(keep_versions)` (what `recsys-db models gc --keep N` does): the
    newest N ready versions of each kind stay, plus the active version and the one `rollback`
    returns to; the others' vectors, states, neighbours and compiled functions are dropped and
-   their rows kept as 'retired';
+   their rows kept as 'retired'; precomputed candidates computed for versions no longer active
+   are deleted (`interest.precompute.delete_stale`);
 2. run history older than `job_runs_days`: retired versions' registry rows, the activation log
    entries of versions no longer listed, and finished `job_runs` rows;
 3. events (only with `events_days`): whole monthly partitions of `recsys.events` whose range
@@ -27,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
+from recsys_db.interest.precompute import delete_stale
 from recsys_db.params import Params
 from recsys_db.registry import gc
 from recsys_db.sqlfiles import queries
@@ -63,6 +65,7 @@ def maintain(conn: psycopg.Connection, config: MaintenanceConfig,
     the retention windows count back from (None: the server's now()). Returns what it did."""
     sql = _sql()
     versions = gc(conn, config.keep_versions)
+    candidates = delete_stale(conn)
     history = {"now": now, "days": config.job_runs_days}
     retired_rows = conn.execute(sql["delete_retired_rows"], history).rowcount
     activations = conn.execute(sql["delete_orphan_activations"]).rowcount
@@ -88,4 +91,5 @@ def maintain(conn: psycopg.Connection, config: MaintenanceConfig,
         conn.autocommit = autocommit
     return {"dropped_versions": versions, "deleted_version_rows": retired_rows,
             "deleted_activations": activations, "deleted_job_runs": runs,
-            "dropped_event_partitions": partitions, "deleted_rejected_events": rejected}
+            "dropped_event_partitions": partitions, "deleted_rejected_events": rejected,
+            "deleted_candidate_rows": candidates}

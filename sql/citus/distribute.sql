@@ -11,7 +11,8 @@
 --
 -- The layout (README "Scaling out (Citus)"):
 --   distributed by user_key, co-located: events (still range-partitioned by month), user_states,
---       exclusions - one user's history, state and exclusions on one worker;
+--       exclusions, user_candidates - one user's history, state, exclusions and precomputed
+--       candidates on one worker;
 --   reference tables (a copy on every node): categories, behavior_types, items, users (the
 --       user_id -> user_key lookup, whose UNIQUE (user_id) a distributed table could not keep),
 --       model_versions, item_neighbors, item_stats, category_embeddings,
@@ -79,6 +80,8 @@ DROP TRIGGER IF EXISTS events_notify ON recsys.events;
 SELECT create_distributed_table('recsys.events', 'user_key');
 SELECT create_distributed_table('recsys.user_states', 'user_key', colocate_with => 'recsys.events');
 SELECT create_distributed_table('recsys.exclusions', 'user_key', colocate_with => 'recsys.events');
+SELECT create_distributed_table('recsys.user_candidates', 'user_key',
+                               colocate_with => 'recsys.events');
 
 -- 5. model_blobs keeps its foreign key to model_versions (now a reference table): Citus turns
 --    a coordinator table with a foreign key to a reference table into a "Citus local table"

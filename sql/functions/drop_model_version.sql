@@ -34,6 +34,9 @@ BEGIN
     LOOP
         EXECUTE format('DELETE FROM recsys.%I WHERE version_id = $1', v_table) USING p_version;
     END LOOP;
+    -- precomputed candidates name their versions in three columns
+    DELETE FROM recsys.user_candidates uc
+    WHERE p_version IN (uc.interest_version, uc.cf_version, uc.ranker_version);
     IF p_keep_row THEN
         UPDATE recsys.model_versions SET status = 'retired' WHERE version_id = p_version;
     ELSE
