@@ -149,8 +149,9 @@ CREATE INDEX user_states_version_idx ON recsys.user_states (version_id);
 -- Precomputed candidates (sql/functions/precompute_candidates.sql): the scored answer of the
 -- candidate query (recsys.serving_candidates, no category) for one user, kept as parallel arrays
 -- in ranking order (score, trend, item_key), with what it was computed from: the versions, the
--- user's events (count and latest id) and the catalog (highest item key). rank_candidates serves
--- from it only while all of these are still current, else it runs the live query.
+-- user's events (count and latest id), the user's state (its updated_at) and the catalog (highest
+-- item key). rank_candidates serves from it only while all of these are still current, else it
+-- runs the live query.
 CREATE TABLE recsys.user_candidates (
     user_key         integer NOT NULL,
     interest_version integer,
@@ -159,6 +160,7 @@ CREATE TABLE recsys.user_candidates (
     n_events         bigint NOT NULL,
     last_event_id    bigint,
     max_item_key     integer,
+    state_at         timestamptz,  -- updated_at of the user's state it used
     computed_at      timestamptz NOT NULL DEFAULT now(),
     item_keys        integer[] NOT NULL,
     scores           double precision[] NOT NULL,

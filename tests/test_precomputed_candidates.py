@@ -155,16 +155,25 @@ def test_a_new_event_falls_back_until_the_worker_refreshes(served: str) -> None:
         assert _recommend(conn, user, k=20) == _live(conn, user, k=20)
 
 
-def test_a_new_item_falls_back_and_a_refill_brings_the_rows_back(served: str) -> None:
+def test_a_new_item_falls_back_and_a_refill_brings_the_rows_back(
+        served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from recsys_db.cli import app
+
     with psycopg.connect(served, autocommit=True) as conn:
         user = _users(conn, 4)[3]
         conn.execute("SELECT recsys.track_event('someone-new', 'item-never-seen', 'pv')")
         assert not _served_from_row(conn, user)  # the catalog grew: live
         assert len(precompute.users_to_refill(conn)) >= 70
-        conn.autocommit = False
-        stats = precompute.refill(conn, batch=16)
-        conn.autocommit = True
-        assert stats.remaining == 0 and precompute.users_to_refill(conn) == []
+        monkeypatch.setenv("RECSYS_DATABASE_URL", served)
+        result = CliRunner().invoke(app, ["precompute", "--batch", "16", "--json"])
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output.strip().splitlines()[-1])
+        assert figures["users"] >= 70 and figures["remaining"] == 0
+        assert precompute.users_to_refill(conn) == []
         assert _served_from_row(conn, user)
         # a time budget already spent: nothing done, everything left
         conn.execute("UPDATE recsys.user_candidates SET max_item_key = -1")
@@ -214,3 +223,19 @@ def test_precompute_validates_its_argument(served: str) -> None:
             conn.execute("SELECT recsys.precompute_candidates(NULL)")
         assert conn.execute("SELECT recsys.precompute_candidates('{}'::integer[])"
                             ).fetchone()[0] == 0
+
+
+def test_the_worker_precomputes_after_states_and_refills_stale_rows(served: str) -> None:
+    from recsys_db.interest.live import run_worker
+
+    with psycopg.connect(served, autocommit=True) as conn:
+        user = _users(conn, 5)[4]
+        conn.execute("UPDATE recsys.user_candidates SET max_item_key = -1")  # all stale
+        item = conn.execute("SELECT item_id FROM recsys.items ORDER BY item_key LIMIT 1"
+                            ).fetchone()[0]
+        conn.execute("SELECT recsys.track_event(%s, %s, 'fav')", (user, item))
+        assert not _served_from_row(conn, user)
+        run_worker(served, poll_seconds=0.2, stop_after=6)
+        assert precompute.users_to_refill(conn) == []
+        assert _served_from_row(conn, user)
+        assert _recommend(conn, user, k=15) == _live(conn, user, k=15)

@@ -1,4 +1,5 @@
-"""`recsys-db jobs ... | scheduler | worker`: running the jobs and the live updater."""
+"""`recsys-db jobs ... | scheduler | worker | precompute`: running the jobs, the live updater
+and the refill of precomputed candidates."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
     app.command()(scheduler)
     app.command()(worker)
+    app.command()(precompute)
 
 
 @jobs_app.command("list")
@@ -210,3 +212,28 @@ def worker(
         run_worker(poll_seconds=poll, stop_after=seconds)
     except KeyboardInterrupt:
         console.print("worker: stopped")
+
+
+def precompute(
+    seconds: Annotated[float | None, typer.Option(
+        help="Stop after this long (None: until every stale row is refilled).")] = None,
+    batch: Annotated[int, typer.Option(help="Users per transaction.")] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Refill the precomputed candidates an activation (or a new item) left stale, most recently
+    active users first; the worker does the same between events."""
+    from recsys_db.db import connect
+    from recsys_db.interest.precompute import refill
+
+    try:
+        with connect() as conn:
+            stats = refill(conn, seconds=seconds, batch=batch)
+    except ValueError as exc:
+        fail(str(exc))
+    figures = {"users": stats.users, "remaining": stats.remaining,
+               "seconds": round(stats.seconds, 1)}
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        console.print(f"precompute: {stats.users} users in {stats.seconds:.1f} s, "
+                      f"{stats.remaining} left")

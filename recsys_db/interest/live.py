@@ -5,15 +5,17 @@ context window) through the new events only. Users without a state get one from 
 A user whose stored state missed an event that arrived late (its timestamp is before the
 state's last event) is recomputed from their full history, so states always equal a full run.
 The users whose states advance get their precomputed candidates (recsys_db/interest/
-precompute.py) in the same transaction; between events the worker refills the rows an
-activation left stale, a small batch at a time.
+precompute.py) right after their states commit, in transactions of their own: a row names the
+state it used, so until it is rewritten the live query serves them, and a state's freshness
+never waits for candidates. The worker does this a bounded step at a time between events, and
+refills the rows an activation left stale the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -42,12 +44,15 @@ class RefreshStats:
     recomputed: int = 0
     events: int = 0
     seconds: float = 0.0
-    precomputed: int = 0  # users whose candidates were precomputed with their new state
+    precomputed: int = 0  # users whose candidates were precomputed after their new state
+    user_keys: list[int] = field(default_factory=list)  # users whose states were written
 
 
 def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = None,
-                   lookback: int = LOOKBACK_IDS) -> RefreshStats:
-    """Bring the active version's user states up to date with the events table."""
+                   lookback: int = LOOKBACK_IDS, precompute_after: bool = True) -> RefreshStats:
+    """Bring the active version's user states up to date with the events table; then (unless
+    `precompute_after` is false: the worker does it in bounded steps) precompute the candidates
+    of the users whose states were written, once their states have committed."""
     t0 = time.perf_counter()
     if loaded is None:
         if active_version(conn, store.KIND) is None:
@@ -67,6 +72,9 @@ def refresh_states(conn: psycopg.Connection, loaded: store.LoadedModel | None = 
         stats = _update_users(conn, loaded, log)
         mark = max(mark, int(stale[0][1]))
     conn.execute(sql["save_watermark"], {"key": key, "mark": mark})
+    conn.commit()
+    if precompute_after and stats.user_keys and version == active_version(conn, store.KIND):
+        stats.precomputed = precompute.refill(conn, users=stats.user_keys).users
     conn.commit()
     stats.seconds = time.perf_counter() - t0
     return stats
@@ -123,10 +131,7 @@ def _update_users(conn: psycopg.Connection, loaded: store.LoadedModel, log: Even
         states = store.state_rows(model, items, categories, log.users[rows], enc,
                                   log.event_id[last], log.ts[last], np.diff(log.offsets)[rows])
         store.write_states(conn, version, states)
-    if parts and version == active_version(conn, store.KIND):
-        # with the new states, in their transaction: a row current for the user's latest event
-        stats.precomputed = precompute.precompute_users(
-            conn, np.concatenate([log.users[rows] for rows, _ in parts]).tolist())
+    stats.user_keys = [int(u) for rows, _ in parts for u in log.users[rows]]
     return stats
 
 
@@ -141,7 +146,8 @@ def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarra
     return steps
 
 
-REFILL_BATCH = 25  # users per refill step between events (about 0.2 s): freshness first
+PRECOMPUTE_STEP_S = 0.2  # the most time one step of precomputing takes between events
+PRECOMPUTE_BATCH = 10    # users per transaction within a step
 
 
 def run_worker(url: str | None = None, poll_seconds: float = 1.0,
@@ -155,7 +161,8 @@ def run_worker(url: str | None = None, poll_seconds: float = 1.0,
         listener.execute("LISTEN recsys_events")
         loaded: store.LoadedModel | None = None
         versions: tuple[int | None, ...] | None = None
-        refill: list[int] = []
+        queue: dict[int, None] = {}  # users to precompute, most urgent first (insertion order)
+        refill: list[int] = []  # then the users an activation left stale
         while stop_after is None or time.monotonic() - started < stop_after:
             active = active_version(conn, store.KIND)
             conn.commit()
@@ -163,21 +170,34 @@ def run_worker(url: str | None = None, poll_seconds: float = 1.0,
                 loaded = store.load_model(conn, active)
                 conn.commit()
             if loaded is not None:
-                stats = refresh_states(conn, loaded)
+                stats = refresh_states(conn, loaded, precompute_after=False)
                 if stats.users:
                     _log.info("refreshed %d users (%d events) in %.3f s", stats.users,
                               stats.events, stats.seconds)
+                # newest first: these users are active now
+                queue = dict.fromkeys([*reversed(stats.user_keys), *queue])
             # a new version: every row is stale; a new item alone leaves them to the users'
             # next events (the live query serves meanwhile)
             now_versions = precompute.serving_key(conn)[:3]
             if now_versions != versions:
                 versions, refill = now_versions, precompute.users_to_refill(conn)
             conn.commit()
-            if refill:
-                step, refill = refill[:REFILL_BATCH], refill[REFILL_BATCH:]
-                precompute.refill(conn, users=step, batch=REFILL_BATCH)
-                if not refill:
-                    _log.info("precomputed candidates refilled for versions %s", versions)
-                continue  # back to events first, then the next batch
+            if queue or refill:
+                queue, refill = _precompute_step(conn, queue, refill)
+                if not queue and not refill:
+                    _log.info("precomputed candidates current for versions %s", versions)
+                continue  # back to events first, then the next step
             for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
                 pass
+
+
+def _precompute_step(conn: psycopg.Connection, queue: dict[int, None], refill: list[int]
+                     ) -> tuple[dict[int, None], list[int]]:
+    """Precompute candidates for at most PRECOMPUTE_STEP_S: the queued users (states just
+    advanced), then those an activation left stale. Returns what is left of both."""
+    pending = list(queue) + refill
+    n_queue = len(queue)
+    stats = precompute.refill(conn, seconds=PRECOMPUTE_STEP_S, batch=PRECOMPUTE_BATCH,
+                              users=pending)
+    done = len(pending) - stats.remaining
+    return dict.fromkeys(pending[done:n_queue]), pending[max(done, n_queue):]

@@ -3,12 +3,12 @@
 -- by recsys.serving_score, stored in recsys.user_candidates in ranking order, replacing the user's
 -- row in this one statement. One code path: rank_candidates serves these rows only while what
 -- they were computed from is current (the active interest, CF and ranker versions, the user's
--- event count and latest event id, the catalog's highest item key), else it runs the same query
--- live. The features do not depend on the time of the request (they are measured back from the
+-- event count and latest event id, the user's state of the active interest version (its
+-- updated_at), the catalog's highest item key), else it runs the same query live. The features do not depend on the time of the request (they are measured back from the
 -- user's latest event), and everything read at request time (active items, exclusions,
 -- purchases, filters, reasons, k) is applied by rank_candidates to either path alike.
--- Called by the worker (recsys_db/interest/live.py) with the users whose states it advanced, in
--- the same transaction, and by recsys_db/interest/precompute.py after an activation.
+-- Called (recsys_db/interest/precompute.py) for the users whose states the worker advanced,
+-- right after their states commit, and for every user after an activation.
 -- Returns the number of users written (a user without any candidate gets no row).
 CREATE OR REPLACE FUNCTION recsys.precompute_candidates(p_user_keys integer[]) RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -31,10 +31,12 @@ BEGIN
     WHERE mv.kind = 'ranker' AND mv.active;
     INSERT INTO recsys.user_candidates AS uc (
         user_key, interest_version, cf_version, ranker_version, n_events, last_event_id,
-        max_item_key, computed_at, item_keys, scores, cf_scores, trends, because_items,
+        max_item_key, state_at, computed_at, item_keys, scores, cf_scores, trends, because_items,
         top_categories, source_bits)
     SELECT u.user_key, v_interest, v_cf, v_ranker, ev.n, ev.last_id,
-           (SELECT max(i.item_key) FROM recsys.items i), now(),
+           (SELECT max(i.item_key) FROM recsys.items i),
+           (SELECT s.updated_at FROM recsys.user_states s
+            WHERE s.user_key = u.user_key AND s.version_id = v_interest), now(),
            array_agg(c.item_key ORDER BY c.score DESC, c.features[4] DESC, c.item_key),
            array_agg(c.score ORDER BY c.score DESC, c.features[4] DESC, c.item_key),
            array_agg(c.features[2] ORDER BY c.score DESC, c.features[4] DESC, c.item_key),
@@ -59,6 +61,7 @@ BEGIN
         interest_version = excluded.interest_version, cf_version = excluded.cf_version,
         ranker_version = excluded.ranker_version, n_events = excluded.n_events,
         last_event_id = excluded.last_event_id, max_item_key = excluded.max_item_key,
+        state_at = excluded.state_at,
         computed_at = excluded.computed_at, item_keys = excluded.item_keys,
         scores = excluded.scores, cf_scores = excluded.cf_scores, trends = excluded.trends,
         because_items = excluded.because_items, top_categories = excluded.top_categories,

@@ -40,9 +40,9 @@ AS $$ SELECT recsys.reason_text(p_source, p_because, p_category, NULL, NULL) $$;
 -- the LIMIT, so k rows come back whenever k candidates pass them.
 -- Candidates come from the user's precomputed row (recsys.user_candidates, written by
 -- recsys.precompute_candidates) when it is current - no category asked, the active versions, the
--- user's event count and latest event id, the catalog's highest item key - else from the live
--- query (serving_candidates, scored by serving_score), which is then not run at all otherwise
--- (a one-time filter). Both give the same rows: the same query, scored by the same function,
+-- user's event count and latest event id, their state's updated_at, the catalog's highest item
+-- key - else from the live query (serving_candidates, scored by serving_score), which is then
+-- not run at all otherwise (a one-time filter). Both give the same rows: the same query, scored by the same function,
 -- and everything after it (filters, order, reasons, k) is shared.
 CREATE OR REPLACE FUNCTION recsys.rank_candidates(
     p_user_key integer, p_k integer, p_category_key integer, p_exclude_purchased boolean,
@@ -77,6 +77,9 @@ BEGIN
           AND uc.cf_version IS NOT DISTINCT FROM v_cf
           AND uc.ranker_version IS NOT DISTINCT FROM v_ranker
           AND uc.n_events = k.n AND uc.last_event_id IS NOT DISTINCT FROM k.last_id
+          AND uc.state_at IS NOT DISTINCT FROM (SELECT s.updated_at FROM recsys.user_states s
+                                                 WHERE s.user_key = p_user_key
+                                                   AND s.version_id = v_interest)
           AND uc.max_item_key IS NOT DISTINCT FROM (SELECT max(i.item_key) FROM recsys.items i)),
     cand AS (
         SELECT u.item_key, u.because_item, u.top_category, u.score, u.cf_score, u.trend, u.bits

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS recsys.user_candidates (
     n_events         bigint NOT NULL,
     last_event_id    bigint,
     max_item_key     integer,
+    state_at         timestamptz,  -- updated_at of the user's state it used
     computed_at      timestamptz NOT NULL DEFAULT now(),
     item_keys        integer[] NOT NULL,
     scores           double precision[] NOT NULL,
