@@ -51,12 +51,13 @@ from recsys_db.ranker.train import train_ranker  # noqa: E402
 TARGETS = {"ingest_events_per_s": (">=", 200_000), "train_peak_rss_mb": ("<=", 6_000),
            "ranker_s": ("<=", 1_800), "recommend_p50_ms": ("<=", 10),
            "recommend_p99_ms": ("<=", 30), "qps_2": (">=", 150)}
-# index_relid is 0 during a non-concurrent CREATE INDEX: the table and pgvector's phase name
-# (the partition's primary key is a btree, whose phases are named differently) identify it
+# The job creates the partition and its index in one transaction, so neither is in pg_class
+# for another session yet (and index_relid is 0 during a non-concurrent CREATE INDEX): pgvector's
+# HNSW phase name identifies the build (the partition's primary key is a btree, whose phases
+# are named differently; nothing else builds indexes in the scratch database meanwhile)
 HNSW_PROGRESS = """
-SELECT t.relname FROM pg_stat_progress_create_index p JOIN pg_class t ON t.oid = p.relid
-WHERE p.datname = current_database() AND t.relname LIKE 'item_embeddings_v%'
-  AND p.phase = 'building index: loading tuples'
+SELECT p.pid FROM pg_stat_progress_create_index p
+WHERE p.datname = current_database() AND p.phase = 'building index: loading tuples'
 """
 
 
