@@ -114,3 +114,9 @@ def test_an_interrupted_two_worker_run_resumes_from_rank_0s_checkpoint(tmp_path)
     assert resumed.resumed_from == 1 and resumed.epochs_run == 3
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
     assert resumed.history[2]["loss"] < resumed.history[0]["loss"]
+
+
+def test_more_workers_than_users_is_a_clear_error():
+    log = _log(users=1, items=20, events=30)
+    with pytest.raises(ValueError, match="fewer users with 2\\+ events than the 2 workers"):
+        fit_on_log(log, TrainConfig(dim=8, max_len=20, epochs=1, threads=1, workers=2))

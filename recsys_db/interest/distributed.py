@@ -119,9 +119,13 @@ def fit(train_log: EventLog, config: TrainConfig, valid: Validation | None, *, i
                              f"{launch.world_size}")
         if launch.rank != 0:
             raise RuntimeError("only rank 0 runs the job; other ranks call follow_torchrun")
-        with _process_group(0, launch.world_size, init_method="env://"):
-            return _lead(train_log, config, valid, items, categories, launch, checkpoint_dir,
-                         on_epoch, on_batch)
+        saved_threads = torch.get_num_threads()
+        try:
+            with _process_group(0, launch.world_size, init_method="env://"):
+                return _lead(train_log, config, valid, items, categories, launch,
+                             checkpoint_dir, on_epoch, on_batch)
+        finally:
+            torch.set_num_threads(saved_threads)
     n = config.workers
     launch = Launch(0, n, n)
     ctx = mp.get_context("spawn")
@@ -190,8 +194,11 @@ class Worker:
             # another stream per rank (negatives, window order); rank 0 keeps the 1-worker one
             rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
         mine = shard_windows(offsets, win[1], self.rank, self.world_size, self.seed)
-        counts = torch.tensor([len(mine)], dtype=torch.int64)
-        dist.all_reduce(counts, op=dist.ReduceOp.MAX)
+        counts = torch.tensor([len(mine), -len(mine)], dtype=torch.int64)
+        dist.all_reduce(counts, op=dist.ReduceOp.MAX)  # the most and (negated) the fewest
+        if int(counts[1]) == 0:
+            raise ValueError(f"a worker has no training windows: fewer users with 2+ events "
+                             f"than the {self.world_size} workers; use fewer workers")
         self.steps_windows = int(counts[0])
         self.ddp = DistributedDataParallel(
             _LossOfBatch(model), gradient_as_bucket_view=True,
