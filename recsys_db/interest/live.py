@@ -7,13 +7,14 @@ state's last event) is recomputed from their full history, so states always equa
 The users whose states advance get their precomputed candidates (recsys_db/interest/
 precompute.py) right after their states commit, in transactions of their own: a row names the
 state it used, so until it is rewritten the live query serves them, and a state's freshness
-never waits for candidates. The worker does this a bounded step at a time between events, and
-refills the rows an activation left stale the same way.
+never waits for candidates. The worker does this on a second connection, in a thread beside
+the state refresh, and refills there the rows an activation left stale.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -146,58 +147,94 @@ def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarra
     return steps
 
 
-PRECOMPUTE_STEP_S = 0.2  # the most time one step of precomputing takes between events
-PRECOMPUTE_BATCH = 10    # users per transaction within a step
+PRECOMPUTE_BATCH = 10  # users per precompute transaction
+
+
+class _Precomputer(threading.Thread):
+    """Precomputes candidates on a connection of its own, beside the state refresh: the users
+    whose states just advanced first (newest first), then those an activation left stale. The
+    states never wait for candidates; a user not reached yet is served by the live query."""
+
+    def __init__(self, url: str | None) -> None:
+        super().__init__(name="recsys-precompute", daemon=True)
+        self.url = url
+        self.lock = threading.Lock()
+        self.queue: dict[int, None] = {}  # insertion order: most urgent first
+        self.stale: list[int] = []
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+
+    def add(self, users: list[int]) -> None:
+        if users:
+            with self.lock:
+                self.queue = dict.fromkeys([*reversed(users), *self.queue])
+            self.wake.set()
+
+    def _next(self) -> list[int]:
+        with self.lock:
+            batch = list(self.queue)[:PRECOMPUTE_BATCH]
+            for user in batch:
+                del self.queue[user]
+            if not batch:
+                batch, self.stale = self.stale[:PRECOMPUTE_BATCH], self.stale[PRECOMPUTE_BATCH:]
+        return batch
+
+    def run(self) -> None:
+        from recsys_db.db import connect
+
+        versions: tuple[int | None, ...] | None = None
+        with connect(self.url) as conn:
+            while not self.stop.is_set():
+                try:
+                    # a new version: every row is stale; a new item alone leaves them to the
+                    # users' next events (the live query serves meanwhile)
+                    now_versions = precompute.serving_key(conn)[:3]
+                    if now_versions != versions:
+                        stale = precompute.users_to_refill(conn)
+                        versions = now_versions
+                        with self.lock:
+                            self.stale = stale
+                    conn.commit()
+                    batch = self._next()
+                    if batch:
+                        precompute.refill(conn, users=batch, batch=PRECOMPUTE_BATCH)
+                    else:
+                        self.wake.wait(timeout=1.0)
+                        self.wake.clear()
+                except psycopg.Error:
+                    _log.exception("precomputing candidates failed; retrying in 1 s")
+                    conn.rollback()
+                    self.stop.wait(1.0)
 
 
 def run_worker(url: str | None = None, poll_seconds: float = 1.0,
                stop_after: float | None = None) -> None:
-    """LISTEN for new events and refresh states; also polls every `poll_seconds`. When the
-    active versions change, refill the precomputed candidates between events."""
+    """LISTEN for new events and refresh states; also polls every `poll_seconds`. Candidates
+    are precomputed beside it (_Precomputer), for the users it advanced and after activations."""
     from recsys_db.db import connect
 
     started = time.monotonic()
-    with connect(url, autocommit=True) as listener, connect(url) as conn:
-        listener.execute("LISTEN recsys_events")
-        loaded: store.LoadedModel | None = None
-        versions: tuple[int | None, ...] | None = None
-        queue: dict[int, None] = {}  # users to precompute, most urgent first (insertion order)
-        refill: list[int] = []  # then the users an activation left stale
-        while stop_after is None or time.monotonic() - started < stop_after:
-            active = active_version(conn, store.KIND)
-            conn.commit()
-            if active is not None and (loaded is None or loaded.version_id != active):
-                loaded = store.load_model(conn, active)
+    precomputer = _Precomputer(url)
+    precomputer.start()
+    try:
+        with connect(url, autocommit=True) as listener, connect(url) as conn:
+            listener.execute("LISTEN recsys_events")
+            loaded: store.LoadedModel | None = None
+            while stop_after is None or time.monotonic() - started < stop_after:
+                active = active_version(conn, store.KIND)
                 conn.commit()
-            if loaded is not None:
-                stats = refresh_states(conn, loaded, precompute_after=False)
-                if stats.users:
-                    _log.info("refreshed %d users (%d events) in %.3f s", stats.users,
-                              stats.events, stats.seconds)
-                # newest first: these users are active now
-                queue = dict.fromkeys([*reversed(stats.user_keys), *queue])
-            # a new version: every row is stale; a new item alone leaves them to the users'
-            # next events (the live query serves meanwhile)
-            now_versions = precompute.serving_key(conn)[:3]
-            if now_versions != versions:
-                versions, refill = now_versions, precompute.users_to_refill(conn)
-            conn.commit()
-            if queue or refill:
-                queue, refill = _precompute_step(conn, queue, refill)
-                if not queue and not refill:
-                    _log.info("precomputed candidates current for versions %s", versions)
-                continue  # back to events first, then the next step
-            for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
-                pass
-
-
-def _precompute_step(conn: psycopg.Connection, queue: dict[int, None], refill: list[int]
-                     ) -> tuple[dict[int, None], list[int]]:
-    """Precompute candidates for at most PRECOMPUTE_STEP_S: the queued users (states just
-    advanced), then those an activation left stale. Returns what is left of both."""
-    pending = list(queue) + refill
-    n_queue = len(queue)
-    stats = precompute.refill(conn, seconds=PRECOMPUTE_STEP_S, batch=PRECOMPUTE_BATCH,
-                              users=pending)
-    done = len(pending) - stats.remaining
-    return dict.fromkeys(pending[done:n_queue]), pending[max(done, n_queue):]
+                if active is not None and (loaded is None or loaded.version_id != active):
+                    loaded = store.load_model(conn, active)
+                    conn.commit()
+                if loaded is not None:
+                    stats = refresh_states(conn, loaded, precompute_after=False)
+                    if stats.users:
+                        _log.info("refreshed %d users (%d events) in %.3f s", stats.users,
+                                  stats.events, stats.seconds)
+                    precomputer.add(stats.user_keys)
+                for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
+                    pass
+    finally:
+        precomputer.stop.set()
+        precomputer.wake.set()
+        precomputer.join(timeout=30)
