@@ -148,12 +148,16 @@ def _continuation_steps(loaded: store.LoadedModel, log: EventLog, idx: np.ndarra
 
 
 PRECOMPUTE_BATCH = 10  # users per precompute transaction
+PRECOMPUTE_REST = 1.0  # after a batch, rest this many times as long as it took (<= half a core)
+REFILL_IDLE_S = 1.0    # refill after an activation only once no state was written for this long
 
 
 class _Precomputer(threading.Thread):
     """Precomputes candidates on a connection of its own, beside the state refresh: the users
-    whose states just advanced first (newest first), then those an activation left stale. The
-    states never wait for candidates; a user not reached yet is served by the live query."""
+    whose states just advanced first (newest first), then, once the worker has been idle for
+    REFILL_IDLE_S, those an activation left stale. It rests between batches (PRECOMPUTE_REST),
+    so the state refresh keeps most of the machine; a user not reached yet is served by the
+    live query."""
 
     def __init__(self, url: str | None) -> None:
         super().__init__(name="recsys-precompute", daemon=True)
@@ -163,11 +167,13 @@ class _Precomputer(threading.Thread):
         self.stale: list[int] = []
         self.wake = threading.Event()
         self.stop = threading.Event()
+        self.busy_at = 0.0  # when the worker last wrote states
 
     def add(self, users: list[int]) -> None:
         if users:
             with self.lock:
                 self.queue = dict.fromkeys([*reversed(users), *self.queue])
+                self.busy_at = time.monotonic()
             self.wake.set()
 
     def _next(self) -> list[int]:
@@ -175,7 +181,7 @@ class _Precomputer(threading.Thread):
             batch = list(self.queue)[:PRECOMPUTE_BATCH]
             for user in batch:
                 del self.queue[user]
-            if not batch:
+            if not batch and time.monotonic() - self.busy_at >= REFILL_IDLE_S:
                 batch, self.stale = self.stale[:PRECOMPUTE_BATCH], self.stale[PRECOMPUTE_BATCH:]
         return batch
 
@@ -197,9 +203,10 @@ class _Precomputer(threading.Thread):
                     conn.commit()
                     batch = self._next()
                     if batch:
-                        precompute.refill(conn, users=batch, batch=PRECOMPUTE_BATCH)
+                        took = precompute.refill(conn, users=batch, batch=PRECOMPUTE_BATCH).seconds
+                        self.stop.wait(took * PRECOMPUTE_REST)
                     else:
-                        self.wake.wait(timeout=1.0)
+                        self.wake.wait(timeout=REFILL_IDLE_S / 2)
                         self.wake.clear()
                 except psycopg.Error:
                     _log.exception("precomputing candidates failed; retrying in 1 s")
