@@ -16,7 +16,7 @@ def test_scale_bench_prints_every_key(db_url: str, tmp_path: Path) -> None:
     # db_url points RECSYS_DATABASE_URL at the test server: the bench makes its own scratch db
     out = subprocess.run([sys.executable, str(BENCH), "--events", "8000", "--items", "800",
                           "--users", "200", "--queries", "20", "--pgbench-seconds", "1",
-                          "--json"], check=True, capture_output=True, text=True, timeout=120,
+                          "--json"], check=True, capture_output=True, text=True, timeout=600,
                          cwd=tmp_path).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures.keys() >= KEYS
