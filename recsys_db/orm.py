@@ -203,6 +203,29 @@ class UserState(Base):
     migrate_offset: Mapped[float | None] = mapped_column(Double)
 
 
+class UserCandidates(Base):
+    """A user's precomputed, scored candidates (sql/functions/precompute_candidates.sql), in
+    ranking order, with the versions, events, state and catalog they were computed from."""
+
+    __tablename__ = "user_candidates"
+    user_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    interest_version: Mapped[int | None] = mapped_column(Integer)
+    cf_version: Mapped[int | None] = mapped_column(Integer)
+    ranker_version: Mapped[int | None] = mapped_column(Integer)
+    n_events: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    max_item_key: Mapped[int | None] = mapped_column(Integer)
+    state_at: Mapped[datetime | None] = mapped_column(TZ)
+    computed_at: Mapped[datetime] = mapped_column(TZ, server_default=NOW)
+    item_keys: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    scores: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    cf_scores: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    trends: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    because_items: Mapped[list[int | None]] = mapped_column(ARRAY(Integer))
+    top_categories: Mapped[list[int | None]] = mapped_column(ARRAY(Integer))
+    source_bits: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger))
+
+
 class JobRun(Base):
     __tablename__ = "job_runs"
     __table_args__ = (Index("job_runs_job_started_idx", "job", text("started_at DESC")),)
