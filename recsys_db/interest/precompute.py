@@ -2,8 +2,9 @@
 live candidate query (sql/functions/precompute_candidates.sql says what a row holds and when
 rank_candidates serves it).
 
-The worker calls `precompute_users` with the users whose states it advanced, inside its own
-transaction (states and candidates commit together). After an activation every row is stale:
+The worker calls `precompute_users` with the users whose states it advanced, after their states
+committed, in a thread on its own connection (a row names the state it was computed from, so
+until it is rewritten the live query serves that user). After an activation every row is stale:
 `refill` recomputes them, most recently active users first, one short transaction per batch,
 within a time budget (`recsys-db precompute`, and the worker between events). Users it does not
 reach are served by the live query until their next event or the next refill.
