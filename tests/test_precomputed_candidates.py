@@ -6,12 +6,12 @@ module; tests that change it run last, in file order.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from conftest import create_database, drop_database
+from conftest import drop_database
+from serving_fixtures import install_tiny_ranker, trained_database
 
 from recsys_db.interest import precompute
 
@@ -21,22 +21,9 @@ MARKER = 4242.0  # a score no ranker gives: seen in an answer, the row was serve
 @pytest.fixture(scope="module")
 def served(server_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
-    from recsys_db import synth
-    from recsys_db.cf import train_cf
-    from recsys_db.ingest import load_events
-    from recsys_db.interest.train import TrainConfig
-    from recsys_db.interest.trainer import train_interest
-
-    name = f"recsys_precomputed_{os.getpid()}"
-    url = create_database(server_url, name, template_db)
-    path = tmp_path_factory.mktemp("precomputed") / "synth.csv"
-    synth.generate(path, users=80, items=300, events=3_000, seed=6)
-    load_events(path, url=url)
+    url, name = trained_database(server_url, template_db, tmp_path_factory, "recsys_precomputed",
+                                 users=80, events=3_000, seed=6)
     with psycopg.connect(url) as conn:
-        train_interest(conn, TrainConfig(dim=8, epochs=1, max_len=20, negatives=64),
-                       checkpoint_dir=tmp_path_factory.mktemp("checkpoints"))
-        train_cf(conn)
-        _install_tiny_ranker(conn)
         conn.execute("UPDATE recsys.items SET attributes = jsonb_build_object('brand',"
                      " CASE WHEN item_key % 3 = 0 THEN 'acme' ELSE 'other' END)")
         conn.commit()
@@ -44,29 +31,6 @@ def served(server_url: str, template_db: str, tmp_path_factory: pytest.TempPathF
         assert stats.users >= 70 and stats.remaining == 0
     yield url
     drop_database(server_url, name)
-
-
-def _install_tiny_ranker(conn: psycopg.Connection, seed: int = 0) -> int:
-    """A compiled LightGBM ranker (3 trees on random data), activated as train-ranker does."""
-    import lightgbm
-    import numpy as np
-
-    from recsys_db.ranker.compile import compile_booster
-    from recsys_db.registry import activate, create_version, mark_ready
-
-    rng = np.random.default_rng(seed)
-    features = rng.normal(size=(300, 16))
-    labels = (features[:, 2] + rng.normal(size=300) > 0).astype(int)
-    booster = lightgbm.train({"objective": "binary", "num_leaves": 4, "verbose": -1,
-                              "min_data_in_leaf": 5}, lightgbm.Dataset(features, labels),
-                             num_boost_round=3)
-    with conn.transaction():
-        version = create_version(conn, "ranker", {"test": "precomputed", "seed": seed})
-        conn.execute(compile_booster(booster, f"recsys.ranker_score_v{version}"))
-        mark_ready(conn, version, {})
-    activate(conn, version)
-    conn.commit()
-    return version
 
 
 def _recommend(conn: psycopg.Connection, user: str, **options: object) -> list[tuple]:
@@ -191,7 +155,7 @@ def test_a_new_version_falls_back_and_old_rows_are_cleaned_up(served: str) -> No
         user = _users(conn, 1)[0]
         old = active_version(conn, "ranker")
         conn.commit()
-        _install_tiny_ranker(conn, seed=1)
+        install_tiny_ranker(conn, seed=1)
         conn.autocommit = True
         assert not _served_from_row(conn, user)  # rows of the old ranker: live
         assert conn.execute("SELECT count(*) FROM recsys.user_candidates WHERE ranker_version"

@@ -8,14 +8,14 @@ module; each test's database reaches it by streaming replication (CREATE DATABAS
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import _EXTERNAL, create_database, drop_database
+from conftest import _EXTERNAL, drop_database
+from serving_fixtures import trained_database
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -51,47 +51,10 @@ def served(server_url: str, template_db: str, tmp_path_factory: pytest.TempPathF
            ) -> Iterator[str]:
     """One database for the module: a small synthetic log, an interest model (dim 8, 1 epoch)
     and a CF version. The tests run in file order; only the last two write to it."""
-    from recsys_db import synth
-    from recsys_db.cf import train_cf
-    from recsys_db.ingest import load_events
-    from recsys_db.interest.train import TrainConfig
-    from recsys_db.interest.trainer import train_interest
-
-    name = f"recsys_replica_{os.getpid()}"
-    url = create_database(server_url, name, template_db)
-    path = tmp_path_factory.mktemp("replica") / "synth.csv"
-    synth.generate(path, users=100, items=300, events=4_000, seed=4)
-    load_events(path, url=url)
-    with psycopg.connect(url) as conn:
-        train_interest(conn, TrainConfig(dim=8, epochs=1, max_len=20, negatives=64),
-                       checkpoint_dir=tmp_path_factory.mktemp("checkpoints"))
-        train_cf(conn)
-        _install_tiny_ranker(conn)
+    url, name = trained_database(server_url, template_db, tmp_path_factory, "recsys_replica",
+                                 users=100, events=4_000, seed=4)
     yield url
     drop_database(server_url, name)
-
-
-def _install_tiny_ranker(conn: psycopg.Connection) -> None:
-    """A compiled LightGBM ranker (3 trees on random data, the real compiler and activation),
-    so that serving_score calls a compiled function, as after train-ranker."""
-    import lightgbm
-    import numpy as np
-
-    from recsys_db.ranker.compile import compile_booster
-    from recsys_db.registry import activate, create_version, mark_ready
-
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(300, 16))
-    labels = (features[:, 2] + rng.normal(size=300) > 0).astype(int)
-    booster = lightgbm.train({"objective": "binary", "num_leaves": 4, "verbose": -1,
-                              "min_data_in_leaf": 5}, lightgbm.Dataset(features, labels),
-                             num_boost_round=3)
-    with conn.transaction():
-        version = create_version(conn, "ranker", {"test": "replica"})
-        conn.execute(compile_booster(booster, f"recsys.ranker_score_v{version}"))
-        mark_ready(conn, version, {})
-    activate(conn, version)
-    conn.commit()
 
 
 def _on_standby(db_url: str) -> psycopg.Connection:
