@@ -116,11 +116,14 @@ def behavior_weights(conn: psycopg.Connection) -> np.ndarray:
 def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
              as_of: datetime | None = None, activate: bool = True,
              tolerance: float = DEFAULT_TOLERANCE, job_run_id: int | None = None,
-             status: str = "ready") -> dict[str, Any]:
+             status: str = "ready", items: np.ndarray | None = None) -> dict[str, Any]:
     """Neighbours and item statistics from events before `as_of` (default: all), written as a
     new 'cf' model version in one transaction, then promoted (CF has no validation metric, so
     `tolerance` matters only to kinds that do). status 'building': a helper version, neither
-    marked ready nor promoted."""
+    marked ready nor promoted. `items` (item keys; helpers only): write the neighbours of
+    these items alone - a ranker's lists read only those of their users' own items."""
+    if items is not None and status != "building":
+        raise ValueError("only a 'building' helper version may keep some items' neighbours")
     if status not in ("ready", "building"):
         raise ValueError(f"status must be 'ready' or 'building', got {status!r}")
     config = config or CFConfig()
@@ -133,6 +136,9 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
         as_of = datetime.fromtimestamp(int(log.ts.max()) + 1, UTC)
     sim, keys = similarity(log, behavior_weights(conn), config, as_of.timestamp())
     nb = top_neighbors(sim, keys, config.top_n)
+    if items is not None:
+        keep = np.isin(nb.item, items)
+        nb = Neighbors(nb.item[keep], nb.neighbor[keep], nb.score[keep])
     params = {**config.to_params(), "as_of": as_of.isoformat()}
     with conn.transaction():
         version = create_version(conn, "cf", params, job_run_id=job_run_id)

@@ -8,6 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import psycopg
 import pytest
+import torch
 
 from recsys_db import synth
 from recsys_db.cf import train_cf
@@ -22,6 +23,7 @@ from recsys_db.ranker.train import (
     asof_versions,
     build_lists,
     fit,
+    sample_events,
     sample_users,
     train_ranker,
 )
@@ -98,6 +100,52 @@ def test_list_features_come_from_a_model_that_never_saw_the_label_windows(ready)
         assert result["interest_as_of"] == result["cutoffs"][0]
         with pytest.raises(ValueError, match="no events before"):
             asof_model(conn, datetime.fromtimestamp(log.ts.min(), UTC), TINY)
+
+
+def test_the_asof_encoder_trains_on_a_sample_of_users_but_knows_every_item(ready):
+    """Past `asof_max_events` the lists' encoder trains on whole users drawn at random: its
+    cost stops growing with the log, and every item still gets its vector and category."""
+    with psycopg.connect(ready) as conn:
+        log = load_event_log(conn)
+        cut = np.quantile(log.ts, 0.6)
+        before = log.take(log.ts < cut)
+        sample = sample_events(before, 2_000, seed=0)
+        assert 0 < len(sample) <= 2_000 and sample.n_users < before.n_users
+        for u, key in enumerate(sample.users):  # whole users: every event of each one
+            mine = before.user == key
+            np.testing.assert_array_equal(sample.event_id[sample.user_slice(u)],
+                                          before.event_id[mine])
+        assert sample_events(before, 2_000, seed=0).event_id.tolist() == \
+            sample.event_id.tolist()
+        assert sample_events(before, 0, seed=0) is before
+        assert sample_events(before, len(before), seed=0) is before
+
+        model = asof_model(conn, datetime.fromtimestamp(cut, UTC), TINY, max_events=2_000)
+        every = np.unique(before.item)
+        assert len(model.items) == len(every) and (model.items.index(every) > 0).all()
+        not_sampled = np.setdiff1d(every, sample.item)
+        assert len(not_sampled) > 0
+        categories = model.model.item_category[torch.from_numpy(model.items.index(every))]
+        assert (categories > 0).all()  # items outside the sample keep their category
+
+
+def test_helper_cf_keeps_only_the_neighbours_the_lists_read(ready):
+    with psycopg.connect(ready) as conn:
+        full = train_cf(conn, activate=False, status="building")["version_id"]
+        some = np.array(conn.execute("SELECT DISTINCT item_key FROM recsys.item_neighbors "
+                                     "WHERE version_id = %s ORDER BY 1 LIMIT 30",
+                                     (full,)).fetchall())[:, 0]
+        part = train_cf(conn, activate=False, status="building", items=some)["version_id"]
+        rows = {v: conn.execute("SELECT item_key, neighbor_key, score FROM recsys.item_neighbors "
+                                "WHERE version_id = %s AND item_key = ANY(%s) ORDER BY 1, 2",
+                                (v, some.tolist())).fetchall() for v in (full, part)}
+        assert rows[full] == rows[part] and len(rows[part]) > 30
+        assert conn.execute("SELECT count(DISTINCT item_key) FROM recsys.item_neighbors "
+                            "WHERE version_id = %s", (part,)).fetchone()[0] == len(some)
+        with pytest.raises(ValueError, match="building"):
+            train_cf(conn, items=some)
+        conn.rollback()
+        drop_versions(conn, [full, part])
 
 
 def test_labels_are_behavior_weights_plus_a_bonus_for_the_next_item(ready):

@@ -107,10 +107,11 @@ def worker_threads(threads: int | None, per_host: int) -> int:
 
 def fit(train_log: EventLog, config: TrainConfig, valid: Validation | None, *, items: Vocab,
         categories: Vocab, checkpoint_dir: Path | None = None,
-        on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
-        ) -> TrainResult:
+        on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None,
+        item_category: np.ndarray | None = None) -> TrainResult:
     """`train` on `config.workers` local processes (or the ranks torchrun started, when this
     is rank 0 under torchrun); returns rank 0's result."""
+    vocab = (items, categories, item_category)
     launch = torchrun_launch()
     if launch is not None:
         if config.workers not in (1, launch.world_size):
@@ -122,8 +123,8 @@ def fit(train_log: EventLog, config: TrainConfig, valid: Validation | None, *, i
         saved_threads = torch.get_num_threads()
         try:
             with _process_group(0, launch.world_size, init_method="env://"):
-                return _lead(train_log, config, valid, items, categories, launch,
-                             checkpoint_dir, on_epoch, on_batch)
+                return _lead(train_log, config, valid, vocab, launch, checkpoint_dir,
+                             on_epoch, on_batch)
         finally:
             torch.set_num_threads(saved_threads)
     n = config.workers
@@ -142,8 +143,8 @@ def fit(train_log: EventLog, config: TrainConfig, valid: Validation | None, *, i
     try:
         _await_followers(store, procs, errors)
         with _process_group(0, n, store=store):
-            result = _lead(train_log, config, valid, items, categories, launch,
-                           checkpoint_dir, on_epoch, on_batch)
+            result = _lead(train_log, config, valid, vocab, launch, checkpoint_dir,
+                           on_epoch, on_batch)
     except BaseException as exc:
         _stop(procs, FAILED_GRACE)  # a rank waiting in a collective may not notice for long
         failure = _follower_failure(procs, errors)
@@ -326,25 +327,27 @@ def _process_group(rank: int, world_size: int, *, init_method: str | None = None
         dist.destroy_process_group()
 
 
-def _lead(train_log: EventLog, config: TrainConfig, valid: Validation | None, items: Vocab,
-          categories: Vocab, launch: Launch, checkpoint_dir: Path | None,
-          on_epoch: EpochCallback | None, on_batch: BatchCallback | None) -> TrainResult:
-    data = [(train_log, config, valid, items, categories)]
+def _lead(train_log: EventLog, config: TrainConfig, valid: Validation | None,
+          vocab: tuple[Vocab, Vocab, np.ndarray | None], launch: Launch,
+          checkpoint_dir: Path | None, on_epoch: EpochCallback | None,
+          on_batch: BatchCallback | None) -> TrainResult:
+    items, categories, item_category = vocab
+    data = [(train_log, config, valid, items, categories, item_category)]
     dist.broadcast_object_list(data, src=0)
     local = dataclasses.replace(config, threads=worker_threads(config.threads,
                                                                launch.local_world_size))
     return train(train_log, local, valid, items=items, categories=categories,
                  checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch,
-                 worker=Worker(launch, config.seed))
+                 worker=Worker(launch, config.seed), item_category=item_category)
 
 
 def _follow(launch: Launch, threads: int) -> None:
     data: list[Any] = [None]
     dist.broadcast_object_list(data, src=0)
-    train_log, config, valid, items, categories = data[0]
+    train_log, config, valid, items, categories, item_category = data[0]
     local = dataclasses.replace(config, threads=threads)
     train(train_log, local, valid, items=items, categories=categories,
-          worker=Worker(launch, config.seed))
+          worker=Worker(launch, config.seed), item_category=item_category)
 
 
 def _spawned_follower(rank: int, world_size: int, port: int, threads: int,

@@ -118,9 +118,12 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
           items: Vocab | None = None, categories: Vocab | None = None,
           checkpoint_dir: Path | None = None, on_epoch: EpochCallback | None = None,
           on_batch: BatchCallback | None = None, stop_after_epochs: int | None = None,
-          worker: RankHooks | None = None) -> TrainResult:
+          worker: RankHooks | None = None, item_category: np.ndarray | None = None
+          ) -> TrainResult:
     """Train on `log`; early-stop on `valid` when given (else keep the last epoch). With a
-    `worker`, this is one rank of a DDP run (see distributed.py)."""
+    `worker`, this is one rank of a DDP run (see distributed.py). `item_category`: each model
+    item's category index (default: from `log`; given when `log` is a sample of users and the
+    vocabularies are the whole catalog's)."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -131,7 +134,9 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
     shape = ModelShape(len(items), len(categories), config.dim, config.encoder, config.dropout,
                        config.max_len, layers=config.resolved_layers(), window=config.window)
     model = InterestModel(shape)
-    model.set_item_categories(torch.from_numpy(item_categories(log, items, categories)))
+    if item_category is None:
+        item_category = item_categories(log, items, categories)
+    model.set_item_categories(torch.from_numpy(item_category))
     optim = torch.optim.AdamW(model.parameters(), lr=config.resolved_lr(),
                               weight_decay=config.weight_decay, fused=True)
     w_start, w_len = windows(log.offsets, config.max_len)

@@ -22,6 +22,7 @@ from recsys_db.interest.train import (
     TrainResult,
     Validation,
     build_vocabs,
+    item_categories,
     train,
 )
 from recsys_db.sequences import EventLog
@@ -38,26 +39,34 @@ def holdout_last(log: EventLog) -> tuple[EventLog, np.ndarray]:
 
 
 def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | None = None,
-               on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None
-               ) -> tuple[TrainResult, Validation | None]:
+               on_epoch: EpochCallback | None = None, on_batch: BatchCallback | None = None,
+               catalog: EventLog | None = None) -> tuple[TrainResult, Validation | None]:
     """Train an encoder on `log`, early-stopping on each user's held-out last event; returns
-    the result and the validation set it used (None when no user has 3 events)."""
-    train_log, items, categories, valid = validation_split(log)
+    the result and the validation set it used (None when no user has 3 events).
+
+    `catalog`: a larger log that `log` samples users of; the model then has a vector for each
+    of its items (with its category), not only for the items of the sample."""
+    train_log, items, categories, valid = validation_split(log, catalog)
+    item_category = None if catalog is None else item_categories(catalog, items, categories)
     if config.workers > 1 or distributed.torchrun_launch() is not None:
         result = distributed.fit(train_log, config, valid, items=items,
                                  categories=categories, checkpoint_dir=checkpoint_dir,
-                                 on_epoch=on_epoch, on_batch=on_batch)
+                                 on_epoch=on_epoch, on_batch=on_batch,
+                                 item_category=item_category)
         return result, valid
     result = train(train_log, config, valid, items=items, categories=categories,
-                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch)
+                   checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_batch=on_batch,
+                   item_category=item_category)
     return result, valid
 
 
-def validation_split(log: EventLog) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
-    """(log without each user's last event, item and category vocabularies of the whole log,
-    the held-out last events as validation targets; None when no user has 3 events)."""
+def validation_split(log: EventLog, catalog: EventLog | None = None
+                     ) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
+    """(log without each user's last event, item and category vocabularies of the whole log
+    - of `catalog` when given -, the held-out last events as validation targets; None when no
+    user has 3 events)."""
     train_log, held = holdout_last(log)
-    items, categories = build_vocabs(log)
+    items, categories = build_vocabs(log if catalog is None else catalog)
     valid = None
     if held.any():
         valid = Validation(log_steps(train_log, items, categories), train_log.offsets,

@@ -39,7 +39,7 @@ from recsys_db.registry import (
     mark_ready,
     promote,
 )
-from recsys_db.sequences import load_event_log
+from recsys_db.sequences import EventLog, load_event_log
 from recsys_db.sqlfiles import queries
 
 KIND = "ranker"
@@ -67,6 +67,10 @@ class RankerConfig(Params):
     # the lists' cost - the serving SQL per user, their interest states - stops growing with the
     # number of users, and 2,000 lists a window are plenty for 15-leaf trees
     max_users: int = 2_000
+    # events the as-of encoder trains on (whole users, drawn at random with `seed`; 0 = all):
+    # it only gives the lists' vector features, so past this its cost stops growing with the
+    # log; every item of the log still gets a vector (id + category embedding)
+    asof_max_events: int = 1_000_000
 
     def __post_init__(self) -> None:
         checks = {"num_trees": self.num_trees >= 1, "num_leaves": self.num_leaves >= 2,
@@ -74,7 +78,8 @@ class RankerConfig(Params):
                   "min_data_in_leaf": self.min_data_in_leaf >= 1,
                   "label_days": self.label_days > 0, "train_windows": self.train_windows >= 1,
                   "next_item_bonus": 0 <= self.next_item_bonus <= MAX_LABEL // 2,
-                  "budget_ms": self.budget_ms > 0, "max_users": self.max_users >= 0}
+                  "budget_ms": self.budget_ms > 0, "max_users": self.max_users >= 0,
+                  "asof_max_events": self.asof_max_events >= 0}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError("bad ranker option(s): "
@@ -211,22 +216,41 @@ def ndcg_at(lists: Lists, scores: np.ndarray, k: int = 10) -> float:
     return float(np.mean(out)) if out else 0.0
 
 
-def asof_model(conn: psycopg.Connection, before: datetime, config: TrainConfig
-               ) -> store.LoadedModel:
+def asof_model(conn: psycopg.Connection, before: datetime, config: TrainConfig,
+               max_events: int = 0, seed: int = 0) -> store.LoadedModel:
     """An interest encoder trained with `config` on the events before `before` only.
 
     Training lists need vector scores from a model that has not seen their label windows: the
     active model was trained on those very events, so its scores would leak the answers (on the
     Taobao time split such a ranker learned "trust the vector score, prefer unpopular items" and
     lost to the repeat score alone). Serving is the same situation: the active model never saw
-    the events it is asked about."""
+    the events it is asked about.
+
+    `max_events` (0: all): train on whole users drawn at random (`seed`) up to that many
+    events; the model still has every item of the log, with its category."""
     log = load_event_log(conn, before=before.timestamp())
     conn.commit()
     if len(log) == 0:
         raise ValueError(f"no events before {before.isoformat()}: train-ranker needs history "
                          "before its first label window (lower train_windows or label_days)")
-    result, _ = fit_on_log(log, config)
+    sample = sample_events(log, max_events, seed)
+    result, _ = fit_on_log(sample, config, catalog=None if sample is log else log)
     return store.LoadedModel(-1, result.model, result.items, result.categories)
+
+
+def sample_events(log: EventLog, max_events: int, seed: int) -> EventLog:
+    """`log` itself if it has at most `max_events` events (or max_events is 0), else the
+    events of users drawn in a seeded random order while their total stays within it (at
+    least one user)."""
+    if max_events == 0 or len(log) <= max_events:
+        return log
+    counts = np.diff(log.offsets)
+    order = np.random.default_rng([seed, len(log)]).permutation(log.n_users)
+    total = np.cumsum(counts[order])
+    chosen = order[:max(1, int(np.searchsorted(total, max_events, side="right")))]
+    keep = np.zeros(log.n_users, dtype=bool)
+    keep[chosen] = True
+    return log.take(np.repeat(keep, counts))
 
 
 def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *,
@@ -259,7 +283,7 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     c_trains = [end - (n + 2) * window for n in range(config.train_windows)]
     helpers: list[int] = []
     t_interest = time.perf_counter()
-    model = asof_model(conn, c_trains[-1], interest)
+    model = asof_model(conn, c_trains[-1], interest, config.asof_max_events, config.seed)
     interest_s = time.perf_counter() - t_interest
     try:
         lists = {}
@@ -339,7 +363,7 @@ def _asof_helpers(conn: psycopg.Connection, at: datetime, model: store.LoadedMod
     else:
         store.write_states(conn, states_version, states)
     cf = train_cf(conn, as_of=at, activate=False, job_run_id=job_run_id,
-                  status="building")["version_id"]
+                  status="building", items=np.unique(log.item))["version_id"]
     conn.commit()
     return states_version, cf
 
