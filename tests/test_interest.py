@@ -217,3 +217,53 @@ def test_worker_picks_up_tracked_events(db_url, synthetic):
             time.sleep(0.05)
     thread.join()
     assert seen == event_id
+
+
+def test_validation_scores_a_random_sample_of_users_when_capped():
+    """max_valid_users: early stopping ranks every item for that many users only (full ranking
+    costs users x items); each sampled history keeps its own target."""
+    from recsys_db.interest.validation import validation_split
+
+    spec = synth.make_spec(users=200, items=500, events=6_000, seed=4)
+    blocks = list(synth.iter_blocks(spec))
+    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
+            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
+    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
+                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+
+    def rows(valid):
+        return [(tuple(valid.steps.item[valid.offsets[r]:valid.offsets[r + 1]]),
+                 int(valid.target_item[r]), int(valid.target_category[r]))
+                for r in range(len(valid.target_item))]
+
+    train_all, _, _, every = validation_split(log)
+    train_some, _, _, some = validation_split(log, max_users=25, seed=3)
+    assert len(every.target_item) > 100 and len(some.target_item) == 25
+    assert len(some.offsets) == 26 and set(rows(some)) <= set(rows(every))
+    assert np.array_equal(train_some.event_id, train_all.event_id)  # training is unchanged
+    assert rows(validation_split(log, max_users=25, seed=3)[3]) == rows(some)
+    assert rows(validation_split(log, max_users=10_000)[3]) == rows(every)
+    with pytest.raises(ValueError, match="max_valid_users"):
+        TrainConfig(max_valid_users=-1)
+
+
+def test_validation_in_small_blocks_gives_the_same_figures(monkeypatch):
+    """At a million items, validation scores a few users at a time (rows_per_block); the
+    figures must not depend on the block size."""
+    from recsys_db.interest import encoder
+    from recsys_db.interest.train import validate
+    from recsys_db.interest.validation import validation_split
+
+    spec = synth.make_spec(users=120, items=400, events=4_000, seed=5)
+    blocks = list(synth.iter_blocks(spec))
+    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
+            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
+    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
+                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+    train_log, items, categories, valid = validation_split(log)
+    result = train(train_log, TrainConfig(dim=16, epochs=1, max_len=20), valid, items=items,
+                   categories=categories)
+    whole = validate(result.model, valid)
+    monkeypatch.setattr(encoder, "LOGIT_BUDGET", 3 * (len(items) + 1))
+    assert encoder.rows_per_block(len(items) + 1) == 3
+    assert validate(result.model, valid) == pytest.approx(whole, abs=1e-9)

@@ -112,7 +112,7 @@ def test_trial_running_at_the_deadline_stops_after_its_epoch():
     from recsys_db.interest.tune import tune_on_log
     from recsys_db.sequences import from_arrays
 
-    spec = synth.make_spec(users=60, items=200, events=2_000, seed=3)
+    spec = synth.make_spec(users=200, items=500, events=30_000, seed=3)  # > 0.06 s an epoch
     blocks = list(synth.iter_blocks(spec))
     cols = {f: np.concatenate([getattr(b, f) for b in blocks])
             for f in ("user_id", "item_id", "category_id", "behavior", "ts")}

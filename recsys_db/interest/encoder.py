@@ -40,6 +40,14 @@ from recsys_db.interest.features import GAP_BUCKETS, MAX_BEHAVIORS
 
 ENCODERS = ("lstm", "gru", "attention")
 NEG_INF = float("-inf")
+LOGIT_BUDGET = 1 << 25  # floats of one (rows, classes) logit block (128 MB)
+
+
+def rows_per_block(n_classes: int, most: int = 256) -> int:
+    """Rows of a (rows, n_classes) score block within LOGIT_BUDGET (at most `most`): scoring
+    every item for many users at once takes several such blocks at a time, so at a million
+    items 256 rows would take gigabytes."""
+    return max(1, min(most, LOGIT_BUDGET // max(1, n_classes)))
 
 
 @dataclass(frozen=True)
@@ -217,9 +225,11 @@ class InterestModel(nn.Module):
     def user_vector(self, h: torch.Tensor) -> torch.Tensor:
         return self.user_proj(self.dropout(h))
 
-    def item_scores(self, u: torch.Tensor) -> torch.Tensor:
-        """Migrate-part logits of every item (column 0 is padding) for user vectors u (..., d)."""
-        return u @ self.item_matrix().T + self.item_bias.weight[:, 0]
+    def item_scores(self, u: torch.Tensor, matrix: torch.Tensor | None = None) -> torch.Tensor:
+        """Migrate-part logits of every item (column 0 is padding) for user vectors u (..., d);
+        `matrix`: item_matrix() when the caller scores many blocks (computed once)."""
+        matrix = self.item_matrix() if matrix is None else matrix
+        return u @ matrix.T + self.item_bias.weight[:, 0]
 
     def item_vectors(self) -> torch.Tensor:
         """(n_items + 1, d + 1): [item vector, bias] - row i is model item index i."""
@@ -234,11 +244,12 @@ class InterestModel(nn.Module):
                          ) -> torch.Tensor:
         return self.item_stay.slot_logits(h, self.item_rows(ids), ids, behavior)
 
-    def item_log_probs(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor
-                       ) -> torch.Tensor:
+    def item_log_probs(self, h: torch.Tensor, ids: torch.Tensor, behavior: torch.Tensor,
+                       matrix: torch.Tensor | None = None) -> torch.Tensor:
         """log P(next item) over every item (R, n_items + 1) for states h (R, d) whose last
-        `window` events hold items `ids` (R, window; 0 = empty slot)."""
-        logits = self.item_scores(self.user_vector(h))
+        `window` events hold items `ids` (R, window; 0 = empty slot); `matrix` as in
+        item_scores."""
+        logits = self.item_scores(self.user_vector(h), matrix)
         return self._mixture(self.item_stay, h, logits,
                              self.item_slot_logits(h, ids, behavior), ids)
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recsys_db.interest.encoder import InterestModel, StayOrMigrate
-
-LOGIT_BUDGET = 1 << 25  # floats of logits per chunk of the full softmax (128 MB)
+from recsys_db.interest.encoder import LOGIT_BUDGET, InterestModel, StayOrMigrate
 
 
 class Classes:

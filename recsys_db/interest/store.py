@@ -21,7 +21,7 @@ import psycopg
 import torch
 from psycopg import sql
 
-from recsys_db.interest.encoder import InterestModel, ModelShape, recent_mask
+from recsys_db.interest.encoder import InterestModel, ModelShape, recent_mask, rows_per_block
 from recsys_db.interest.features import Vocab
 from recsys_db.interest.states import Encoded
 from recsys_db.interest.train_config import TrainConfig
@@ -98,10 +98,11 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
     log_stay, log_migrate = model.item_stay.log_gate(h)
     empty = (ids == 0).all(-1)
     log_migrate = log_migrate.masked_fill(empty, 0.0)
+    matrix, rows = model.item_matrix(), rows_per_block(len(items) + 1, batch_size)
     log_z = torch.cat([
-        model.item_scores(u[lo:lo + batch_size]).masked_fill(
-            recent_mask(ids[lo:lo + batch_size], len(items)), float("-inf")).logsumexp(-1)
-        for lo in range(0, len(h), batch_size)]) if len(h) else torch.zeros(0)
+        model.item_scores(u[lo:lo + rows], matrix).masked_fill(
+            recent_mask(ids[lo:lo + rows], len(items)), float("-inf")).logsumexp(-1)
+        for lo in range(0, len(h), rows)]) if len(h) else torch.zeros(0)
     q = model.item_stay.query(h)
     bias = model.item_stay.slot_bias(behavior)
     cat_probs = torch.cat([

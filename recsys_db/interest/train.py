@@ -32,6 +32,7 @@ import torch
 from recsys_db.interest.encoder import (
     InterestModel,
     ModelShape,
+    rows_per_block,
 )
 from recsys_db.interest.features import Steps, Vocab, log_steps
 from recsys_db.interest.loss import Classes, Softmax, head_nll
@@ -318,19 +319,22 @@ def validate(model: InterestModel, valid: Validation, k: int = 10) -> dict[str, 
     """Full-ranking next-item NDCG@k / HR@k and next-category NDCG@k on validation targets,
     scored by the whole model (stay and migrate parts)."""
     enc = encode_histories(model, valid.steps, valid.offsets)
+    matrix = model.item_matrix()
     out: dict[str, float] = {}
-    for name, score, target in (
-        ("", lambda lo, hi: model.item_log_probs(enc.h[lo:hi], *_recent(enc, lo, hi, 0)),
-         valid.target_item),
+    for name, score, target, n in (
+        ("", lambda lo, hi: model.item_log_probs(enc.h[lo:hi], *_recent(enc, lo, hi, 0),
+                                                 matrix),
+         valid.target_item, model.shape.n_items + 1),
         ("_category",
          lambda lo, hi: model.category_log_probs(enc.h[lo:hi], *_recent(enc, lo, hi, 1)),
-         valid.target_category),
+         valid.target_category, model.shape.n_categories + 1),
     ):
         t = torch.from_numpy(target)
         ranks = []
-        for lo in range(0, len(t), 256):
-            scores = score(lo, min(lo + 256, len(t)))
-            target_score = scores.gather(1, t[lo:lo + 256].clamp(min=0)[:, None])
+        rows = rows_per_block(n)
+        for lo in range(0, len(t), rows):
+            scores = score(lo, min(lo + rows, len(t)))
+            target_score = scores.gather(1, t[lo:lo + rows].clamp(min=0)[:, None])
             ranks.append((scores > target_score).sum(1) + 1)
         rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
         hit = (t > 0) & (rank <= k)

@@ -122,6 +122,10 @@ def train_interest(conn: psycopg.Connection, config: TrainConfig, *,
 
         tune_minutes = check_minutes(tune_minutes)  # before reading any event
     log = load_event_log(conn)
+    # End the read's transaction before training: a snapshot held for the whole run would hold
+    # back vacuum of every table (and, through hot_standby_feedback, on the primary of a
+    # replica) for as long as training takes.
+    conn.commit()
     if len(log) == 0:
         raise ValueError("no events: load some with `recsys-db ingest` first")
     tuning = None

@@ -89,7 +89,8 @@ def tune_on_log(log_: EventLog, base: TrainConfig, minutes: float, *,
                 on_trial: TrialCallback | None = None) -> Search:
     """Search the settings of `base` in `space` for `minutes` on `log_`'s validation targets."""
     minutes = check_minutes(minutes)
-    train_log, items, categories, valid = validation_split(log_)
+    train_log, items, categories, valid = validation_split(log_, None, base.max_valid_users,
+                                                           base.seed)
     if valid is None:
         raise ValueError("tuning needs validation targets: no user has 3 or more events")
     space = default_space(base.encoder) if space is None else space

@@ -46,7 +46,8 @@ def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | Non
 
     `catalog`: a larger log that `log` samples users of; the model then has a vector for each
     of its items (with its category), not only for the items of the sample."""
-    train_log, items, categories, valid = validation_split(log, catalog)
+    train_log, items, categories, valid = validation_split(log, catalog,
+                                                           config.max_valid_users, config.seed)
     item_category = None if catalog is None else item_categories(catalog, items, categories)
     if config.workers > 1 or distributed.torchrun_launch() is not None:
         result = distributed.fit(train_log, config, valid, items=items,
@@ -60,25 +61,36 @@ def fit_on_log(log: EventLog, config: TrainConfig, *, checkpoint_dir: Path | Non
     return result, valid
 
 
-def validation_split(log: EventLog, catalog: EventLog | None = None
-                     ) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
+def validation_split(log: EventLog, catalog: EventLog | None = None, max_users: int = 0,
+                     seed: int = 0) -> tuple[EventLog, Vocab, Vocab, Validation | None]:
     """(log without each user's last event, item and category vocabularies of the whole log
     - of `catalog` when given -, the held-out last events as validation targets; None when no
-    user has 3 events)."""
+    user has 3 events). `max_users` (0: all): validate on that many of those users, drawn at
+    random with `seed` - every one of them still trains on all but their last event."""
     train_log, held = holdout_last(log)
     items, categories = build_vocabs(log if catalog is None else catalog)
     valid = None
     if held.any():
         valid = Validation(log_steps(train_log, items, categories), train_log.offsets,
                            items.index(log.item[held]), categories.index(log.category[held]))
-        valid = _only_users_with_targets(train_log, log, held, valid)
+        valid = _only_users_with_targets(train_log, log, held, valid, max_users, seed)
     return train_log, items, categories, valid
 
 
 def _only_users_with_targets(train_log: EventLog, log: EventLog, held: np.ndarray,
-                             valid: Validation) -> Validation:
-    """Keep validation histories of users that have a held-out event (same user order)."""
+                             valid: Validation, max_users: int = 0, seed: int = 0
+                             ) -> Validation:
+    """Keep validation histories of users that have a held-out event (same user order), or
+    `max_users` of them drawn at random (0: all)."""
     has_target = np.isin(train_log.users, log.user[held])
+    if 0 < max_users < int(has_target.sum()):
+        rng = np.random.default_rng([seed, int(has_target.sum())])
+        pick = np.sort(rng.choice(int(has_target.sum()), max_users, replace=False))
+        valid = Validation(valid.steps, valid.offsets, valid.target_item[pick],
+                           valid.target_category[pick])
+        chosen = np.zeros(int(has_target.sum()), dtype=bool)
+        chosen[pick] = True
+        has_target[has_target] = chosen
     starts, ends = train_log.offsets[:-1][has_target], train_log.offsets[1:][has_target]
     idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
     steps = type(valid.steps)(*(getattr(valid.steps, f)[idx]
