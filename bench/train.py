@@ -25,12 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
-
-BEHAVIOR_KEYS = np.array([1, 3, 2, 4])  # synth.BEHAVIORS order (pv, cart, fav, buy) -> keys
 
 
 def one(encoder: str, events: int, users: int, items: int, dim: int,
@@ -39,17 +35,9 @@ def one(encoder: str, events: int, users: int, items: int, dim: int,
     from recsys_db import synth
     from recsys_db.interest.distributed import fit
     from recsys_db.interest.train import TrainConfig, build_vocabs, train
-    from recsys_db.sequences import from_arrays
+    from recsys_db.synth.log import event_log
 
-    spec = synth.make_spec(users=users, items=items, events=events, seed=1)
-    cols: dict[str, list[np.ndarray]] = {f: [] for f in ("user_id", "item_id", "category_id",
-                                                         "behavior", "ts")}
-    for block in synth.iter_blocks(spec):
-        for name, values in cols.items():
-            values.append(getattr(block, name))
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    log = from_arrays(c["user_id"], c["item_id"], c["category_id"],
-                      BEHAVIOR_KEYS[c["behavior"]], c["ts"], sort=True)
+    log = event_log(synth.make_spec(users=users, items=items, events=events, seed=1))
     config = TrainConfig(encoder=encoder, dim=dim, epochs=1, threads=threads, workers=workers,
                          **overrides)  # type: ignore[arg-type]
     started = time.perf_counter()

@@ -18,17 +18,12 @@ from recsys_db.interest.train import TrainConfig, windows
 from recsys_db.interest.train_config import MAX_WORKERS
 from recsys_db.interest.trainer import InterestJobConfig
 from recsys_db.interest.validation import fit_on_log
-from recsys_db.sequences import EventLog, from_arrays
+from recsys_db.sequences import EventLog
+from recsys_db.synth.log import event_log
 
 
 def _log(users: int, items: int, events: int) -> EventLog:
-    spec = synth.make_spec(users=users, items=items, events=events, seed=1)
-    blocks = list(synth.iter_blocks(spec))
-    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
-            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
-    behavior_key = np.array([1, 3, 2, 4])[cols["behavior"]]  # pv, cart, fav, buy
-    return from_arrays(cols["user_id"], cols["item_id"], cols["category_id"], behavior_key,
-                       cols["ts"], sort=True)
+    return event_log(synth.make_spec(users=users, items=items, events=events, seed=1))
 
 
 def test_two_workers_reach_the_validation_ndcg_of_one():

@@ -36,6 +36,7 @@ from recsys_db.evaluation import (
 )
 from recsys_db.evaluation.breakdown import groups
 from recsys_db.sequences import EventLog, from_arrays
+from recsys_db.synth.log import event_log
 
 DAY = 86_400
 T0 = 1_511_568_000
@@ -467,14 +468,7 @@ def test_read_events_csv(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def synthetic_log() -> EventLog:
-    spec = synth.make_spec(users=1_000, items=3_000, events=60_000, seed=7)
-    blocks = list(synth.iter_blocks(spec))
-
-    def col(name: str) -> np.ndarray:
-        return np.concatenate([getattr(b, name) for b in blocks])
-
-    return from_arrays(col("user_id"), col("item_id"), col("category_id"), col("behavior") + 1,
-                       col("ts"), sort=True)
+    return event_log(synth.make_spec(users=1_000, items=3_000, events=60_000, seed=7))
 
 
 @pytest.mark.parametrize("make_split", [leave_one_out, time_split])

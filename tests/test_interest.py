@@ -17,7 +17,8 @@ from recsys_db.interest.train import TrainConfig, build_vocabs, train
 from recsys_db.interest.trainer import InterestJobConfig, train_interest, user_states_for
 from recsys_db.jobs.runner import run_job
 from recsys_db.registry import active_version
-from recsys_db.sequences import from_arrays, load_event_log
+from recsys_db.sequences import load_event_log
+from recsys_db.synth.log import event_log
 
 SMALL = TrainConfig(dim=16, epochs=2, batch_size=32, max_len=20, seed=1)
 
@@ -169,12 +170,7 @@ def test_category_head_recovers_planted_migration(tmp_path):
     """On synthetic data, the predicted next-category distribution after an event in category c
     is close to the generator's true P(next | c)."""
     spec = synth.make_spec(users=300, items=300, events=30_000, seed=2, n_categories=8)
-    blocks = list(synth.iter_blocks(spec))
-    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
-            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
-    behavior_key = np.array([1, 3, 2, 4])[cols["behavior"]]  # pv, cart, fav, buy
-    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"], behavior_key,
-                      cols["ts"], sort=True)
+    log = event_log(spec)
     config = TrainConfig(dim=32, epochs=6, batch_size=64, max_len=30, seed=0,
                          category_weight=1.0, full_softmax_max_items=1_000)
     result = train(log, config)
@@ -225,11 +221,7 @@ def test_validation_scores_a_random_sample_of_users_when_capped():
     from recsys_db.interest.validation import validation_split
 
     spec = synth.make_spec(users=200, items=500, events=6_000, seed=4)
-    blocks = list(synth.iter_blocks(spec))
-    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
-            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
-    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
-                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+    log = event_log(spec)
 
     def rows(valid):
         return [(tuple(valid.steps.item[valid.offsets[r]:valid.offsets[r + 1]]),
@@ -247,23 +239,31 @@ def test_validation_scores_a_random_sample_of_users_when_capped():
         TrainConfig(max_valid_users=-1)
 
 
-def test_validation_in_small_blocks_gives_the_same_figures(monkeypatch):
-    """At a million items, validation scores a few users at a time (rows_per_block); the
-    figures must not depend on the block size."""
+def test_validation_and_states_in_small_blocks_give_the_same_figures(monkeypatch):
+    """At a million items, validation and the stored states score a few users at a time
+    (rows_per_block; at 200k users x 25k categories the whole category matrix alone would take
+    20 GB): the figures must not depend on the block size."""
     from recsys_db.interest import encoder
     from recsys_db.interest.train import validate
     from recsys_db.interest.validation import validation_split
 
     spec = synth.make_spec(users=120, items=400, events=4_000, seed=5)
-    blocks = list(synth.iter_blocks(spec))
-    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
-            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
-    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
-                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+    log = event_log(spec)
     train_log, items, categories, valid = validation_split(log)
     result = train(train_log, TrainConfig(dim=16, epochs=1, max_len=20), valid, items=items,
                    categories=categories)
     whole = validate(result.model, valid)
+    states = user_states_for(result.model, items, categories, train_log)
     monkeypatch.setattr(encoder, "LOGIT_BUDGET", 3 * (len(items) + 1))
     assert encoder.rows_per_block(len(items) + 1) == 3
+    assert encoder.rows_per_block(len(categories) + 1) > 3  # categories in larger blocks
     assert validate(result.model, valid) == pytest.approx(whole, abs=1e-9)
+    blocked = user_states_for(result.model, items, categories, train_log)
+    assert len(states.user_key) == len(train_log.users) > 100
+    np.testing.assert_array_equal(blocked.next_categories, states.next_categories)
+    np.testing.assert_allclose(blocked.next_probs, states.next_probs, atol=1e-7)
+    np.testing.assert_allclose(blocked.migrate_offset, states.migrate_offset, atol=1e-6)
+    monkeypatch.setattr(encoder, "LOGIT_BUDGET", 2 * (len(categories) + 1))
+    again = user_states_for(result.model, items, categories, train_log)
+    np.testing.assert_array_equal(again.next_categories, states.next_categories)
+    np.testing.assert_allclose(again.next_probs, states.next_probs, atol=1e-7)

@@ -106,18 +106,13 @@ def test_settings_file_takes_tune_minutes(tmp_path):
 def test_trial_running_at_the_deadline_stops_after_its_epoch():
     """A budget shorter than one epoch: trial 0 (the given config) stops after its first epoch,
     keeps it, and no other trial starts."""
-    import numpy as np
 
     from recsys_db.interest.train import TrainConfig
     from recsys_db.interest.tune import tune_on_log
-    from recsys_db.sequences import from_arrays
+    from recsys_db.synth.log import event_log
 
     spec = synth.make_spec(users=200, items=500, events=30_000, seed=3)  # > 0.06 s an epoch
-    blocks = list(synth.iter_blocks(spec))
-    cols = {f: np.concatenate([getattr(b, f) for b in blocks])
-            for f in ("user_id", "item_id", "category_id", "behavior", "ts")}
-    log = from_arrays(cols["user_id"], cols["item_id"], cols["category_id"],
-                      np.array([1, 3, 2, 4])[cols["behavior"]], cols["ts"], sort=True)
+    log = event_log(spec)
     config = TrainConfig(**{**TINY, "epochs": 5, "patience": 10})
     search = tune_on_log(log, config, 0.001)
     [trial] = search.summary["trials"]

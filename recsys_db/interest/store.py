@@ -84,6 +84,21 @@ def model_from_blob(blob: bytes) -> tuple[InterestModel, Vocab, Vocab]:
     return model, Vocab(data["item_keys"].numpy()), Vocab(data["category_keys"].numpy())
 
 
+def _top_categories(model: InterestModel, h: torch.Tensor, cat_ids: torch.Tensor,
+                    behavior: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities, model indices) of each user's TOP_CATEGORIES most likely next
+    categories, a block of users at a time: the whole (users, categories) matrix would take
+    20 GB at 200k users and 25k categories."""
+    n = model.shape.n_categories + 1
+    k, rows = min(TOP_CATEGORIES, n - 1), rows_per_block(n, batch_size)
+    if len(h) == 0:
+        return torch.zeros(0, k), torch.zeros(0, k, dtype=torch.long)
+    tops = [model.category_log_probs(h[lo:lo + rows], cat_ids[lo:lo + rows],
+                                     behavior[lo:lo + rows]).exp().topk(k, dim=-1)
+            for lo in range(0, len(h), rows)]
+    return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
+
+
 @torch.no_grad()
 def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: np.ndarray,
                enc: Encoded, last_event_id: np.ndarray, last_event_ts: np.ndarray,
@@ -105,14 +120,9 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
         for lo in range(0, len(h), rows)]) if len(h) else torch.zeros(0)
     q = model.item_stay.query(h)
     bias = model.item_stay.slot_bias(behavior)
-    cat_probs = torch.cat([
-        model.category_log_probs(h[lo:lo + batch_size], cat_ids[lo:lo + batch_size],
-                                 behavior[lo:lo + batch_size]).exp()
-        for lo in range(0, len(h), batch_size)]) if len(h) else torch.zeros(0, 1)
+    top_p, top_i = _top_categories(model, h, cat_ids, behavior, batch_size)
     cat_stay, _ = model.category_stay.log_gate(h)
     p_migrate = torch.where((cat_ids == 0).all(-1), 1.0, 1.0 - cat_stay.exp())
-    k = min(TOP_CATEGORIES, cat_probs.shape[1] - 1)
-    top_p, top_i = cat_probs.topk(k, dim=-1)
     keys = categories.keys[np.maximum(top_i.numpy() - 1, 0)]
     ids_np, bias_np = ids.numpy(), bias.numpy().astype(np.float32)
     filled = ids_np > 0
