@@ -26,6 +26,23 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(arr, 99)), 3)}
 
 
+def peak_rss_mb() -> int:
+    """This process's own peak resident memory (MB). Not `ru_maxrss`: on Linux a child started
+    with fork + exec reports its parent's peak as its own when that was higher (the peak is
+    copied at fork and kept at exec), so a bench's child would report the bench's memory."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    import resource  # elsewhere: ru_maxrss (kilobytes on Linux, bytes on macOS)
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024))
+
+
 def machine() -> str:
     import os
 

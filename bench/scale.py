@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -70,8 +69,7 @@ def interest_child(url: str) -> None:
         metrics = train_interest(conn, TrainConfig(epochs=1))
     print(json.dumps({"train_epoch_s": round(metrics["history"][0]["seconds"], 1),
                       "interest_job_s": metrics["seconds"],
-                      "train_peak_rss_mb": round(
-                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                      "train_peak_rss_mb": common.peak_rss_mb()}))
 
 
 class IndexBuildWatch(threading.Thread):

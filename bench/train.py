@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import machine, peak_rss_mb  # noqa: E402
 
 
 def one(encoder: str, events: int, users: int, items: int, dim: int,
@@ -50,7 +49,7 @@ def one(encoder: str, events: int, users: int, items: int, dim: int,
     return {"encoder": encoder, "workers": workers, "threads": threads, "events": len(log),
             "epoch_seconds": round(seconds, 1),
             "events_per_s": round(result.events_per_s), "overrides": overrides,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def parse_overrides(items: list[str], parser: argparse.ArgumentParser) -> dict[str, object]:

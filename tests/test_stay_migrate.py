@@ -19,11 +19,22 @@ from recsys_db.interest.trainer import train_interest
 from recsys_db.sequences import load_event_log
 
 
-def test_sql_vector_score_is_the_model_log_probability(trained):
+@pytest.fixture
+def small_copy_chunks(monkeypatch):
+    """The version's item vectors and states are written 37 rows per COPY write (so the
+    fixture's 200 users and ~600 items cross many chunk boundaries)."""
+    monkeypatch.setattr(store, "COPY_ROWS", 37)
+
+
+def test_sql_vector_score_is_the_model_log_probability(small_copy_chunks, trained):
     """features[1] of every vector candidate equals log P(next = item) of the model, for the
     user's recent items (stay part, computed in SQL) and for HNSW neighbours (migrate part)."""
     with psycopg.connect(trained, autocommit=True) as conn:
         loaded = store.load_model(conn)
+        assert conn.execute("SELECT count(*) FROM recsys.user_states WHERE version_id = %s",
+                            (loaded.version_id,)).fetchone()[0] == 200
+        assert conn.execute("SELECT count(*) FROM recsys.item_embeddings WHERE version_id = %s",
+                            (loaded.version_id,)).fetchone()[0] == len(loaded.items) > 37
         cf = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = 'cf' "
                           "AND active").fetchone()[0]
         checked_stay = checked_migrate = 0

@@ -30,6 +30,8 @@ from recsys_db.sqlfiles import queries
 
 KIND = "interest"
 TOP_CATEGORIES = 20
+# rows formatted per COPY write (all 200k states as one text took 1.6 GB)
+COPY_ROWS = 10_000
 BLOB_FORMAT = "torch-state-dict-v3"  # v3: stay-or-migrate heads, item vector = id + category
 # Params write_version stores beside the training config (not TrainConfig fields).
 VERSION_PARAMS = ("max_item_key",)
@@ -91,12 +93,14 @@ def _top_categories(model: InterestModel, h: torch.Tensor, cat_ids: torch.Tensor
     20 GB at 200k users and 25k categories."""
     n = model.shape.n_categories + 1
     k, rows = min(TOP_CATEGORIES, n - 1), rows_per_block(n, batch_size)
-    if len(h) == 0:
-        return torch.zeros(0, k), torch.zeros(0, k, dtype=torch.long)
-    tops = [model.category_log_probs(h[lo:lo + rows], cat_ids[lo:lo + rows],
-                                     behavior[lo:lo + rows]).exp().topk(k, dim=-1)
-            for lo in range(0, len(h), rows)]
-    return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
+    # written into tensors allocated up front: small results kept between the blocks' large
+    # temporaries pin those in the heap (glibc does not give it back), about 35 MB a block
+    probs, index = torch.empty(len(h), k), torch.empty(len(h), k, dtype=torch.long)
+    for lo in range(0, len(h), rows):
+        block = model.category_log_probs(h[lo:lo + rows], cat_ids[lo:lo + rows],
+                                         behavior[lo:lo + rows]).exp_()
+        torch.topk(block, k, dim=-1, out=(probs[lo:lo + rows], index[lo:lo + rows]))
+    return probs, index
 
 
 @torch.no_grad()
@@ -114,10 +118,11 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
     empty = (ids == 0).all(-1)
     log_migrate = log_migrate.masked_fill(empty, 0.0)
     matrix, rows = model.item_matrix(), rows_per_block(len(items) + 1, batch_size)
-    log_z = torch.cat([
-        model.item_scores(u[lo:lo + rows], matrix).masked_fill(
-            recent_mask(ids[lo:lo + rows], len(items)), float("-inf")).logsumexp(-1)
-        for lo in range(0, len(h), rows)]) if len(h) else torch.zeros(0)
+    log_z = torch.empty(len(h))  # filled in place, as in _top_categories
+    for lo in range(0, len(h), rows):
+        scores = model.item_scores(u[lo:lo + rows], matrix)
+        scores.masked_fill_(recent_mask(ids[lo:lo + rows], len(items)), float("-inf"))
+        torch.logsumexp(scores, -1, out=log_z[lo:lo + rows])
     q = model.item_stay.query(h)
     bias = model.item_stay.slot_bias(behavior)
     top_p, top_i = _top_categories(model, h, cat_ids, behavior, batch_size)
@@ -184,8 +189,9 @@ def _write_item_vectors(conn: psycopg.Connection, version: int, dim: int, items:
 
     conn.execute(statement("create_vector_partition"))
     with conn.cursor().copy(statement("copy_vectors")) as copy:
-        lines = [f"{version}\t{key}\t{_vec(vectors[i + 1])}\n" for i, key in enumerate(items.keys)]
-        copy.write("".join(lines))
+        for lo in range(0, len(items), COPY_ROWS):
+            copy.write("".join(f"{version}\t{key}\t{_vec(vectors[lo + i + 1])}\n"
+                               for i, key in enumerate(items.keys[lo:lo + COPY_ROWS])))
     for name in ("vector_primary_key", "vector_hnsw_index", "attach_vector_partition",
                  "analyze_vector_partition"):
         conn.execute(statement(name))
@@ -196,16 +202,15 @@ def write_states(conn: psycopg.Connection, version: int, s: UserStateRows) -> No
     sql_ = _sql()
     conn.execute(sql_["create_stage"])
     with conn.cursor().copy(sql_["copy_stage"]) as copy:
-        lines = []
-        for r in range(len(s.user_key)):
-            lines.append(
+        for lo in range(0, len(s.user_key), COPY_ROWS):
+            copy.write("".join(
                 f"{s.user_key[r]}\t{version}\t{_vec(s.state[r])}\t{_arr(s.hidden[r])}\t"
                 f"{_arr(s.next_categories[r], '{}')}\t{_arr(s.next_probs[r])}\t"
                 f"{s.last_event_id[r]}\t{_ts(s.last_event_ts[r])}\t{s.n_events[r]}\t"
                 f"{s.p_migrate[r]:.7g}\t{_vec(s.stay_query[r])}\t"
                 f"{_arr(s.stay_items[r], '{}')}\t{_arr(s.stay_bias[r])}\t"
-                f"{_num(s.log_stay[r])}\t{_num(s.migrate_offset[r])}\n")
-        copy.write("".join(lines))
+                f"{_num(s.log_stay[r])}\t{_num(s.migrate_offset[r])}\n"
+                for r in range(lo, min(lo + COPY_ROWS, len(s.user_key)))))
     conn.execute(sql_["upsert_from_stage"])
     conn.execute(sql_["clear_stage"])
 

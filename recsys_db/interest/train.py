@@ -330,13 +330,13 @@ def validate(model: InterestModel, valid: Validation, k: int = 10) -> dict[str, 
          valid.target_category, model.shape.n_categories + 1),
     ):
         t = torch.from_numpy(target)
-        ranks = []
+        rank = torch.empty(len(t), dtype=torch.long)  # filled in place: see store.state_rows
         rows = rows_per_block(n)
         for lo in range(0, len(t), rows):
             scores = score(lo, min(lo + rows, len(t)))
             target_score = scores.gather(1, t[lo:lo + rows].clamp(min=0)[:, None])
-            ranks.append((scores > target_score).sum(1) + 1)
-        rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+            torch.sum(scores > target_score, 1, out=rank[lo:lo + rows])
+        rank += 1
         hit = (t > 0) & (rank <= k)
         ndcg = torch.where(hit, 1.0 / torch.log2(rank.float() + 1), torch.zeros(()))
         out[f"valid_ndcg{k}{name}"] = float(ndcg.mean()) if len(t) else 0.0
