@@ -18,6 +18,8 @@ _COLUMNS = ["user_key", "item_key", "category_key", "behavior_key", "ts", "event
 _DTYPES = {"user_key": np.int32, "item_key": np.int32, "category_key": np.int32,
            "behavior_key": np.int8, "ts": np.int64, "event_id": np.int64}
 CHUNK_BYTES = 32 << 20
+# the default recsys.behaviors keys (sql/schema.sql)
+BEHAVIOR_KEYS = {"pv": 1, "fav": 2, "cart": 3, "buy": 4}
 
 
 @dataclass

@@ -106,7 +106,6 @@ def test_settings_file_takes_tune_minutes(tmp_path):
 def test_trial_running_at_the_deadline_stops_after_its_epoch():
     """A budget shorter than one epoch: trial 0 (the given config) stops after its first epoch,
     keeps it, and no other trial starts."""
-
     from recsys_db.interest.train import TrainConfig
     from recsys_db.interest.tune import tune_on_log
     from recsys_db.synth.log import event_log

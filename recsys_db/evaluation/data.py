@@ -12,9 +12,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from recsys_db.sequences import EventLog, from_arrays
+from recsys_db.sequences import BEHAVIOR_KEYS, EventLog, from_arrays
 
-BEHAVIOR_KEYS = {"pv": 1, "fav": 2, "cart": 3, "buy": 4}
 COLUMNS = ["user_id", "item_id", "category_id", "behavior", "ts"]
 
 

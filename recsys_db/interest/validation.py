@@ -83,12 +83,13 @@ def _only_users_with_targets(train_log: EventLog, log: EventLog, held: np.ndarra
     """Keep validation histories of users that have a held-out event (same user order), or
     `max_users` of them drawn at random (0: all)."""
     has_target = np.isin(train_log.users, log.user[held])
-    if 0 < max_users < int(has_target.sum()):
-        rng = np.random.default_rng([seed, int(has_target.sum())])
-        pick = np.sort(rng.choice(int(has_target.sum()), max_users, replace=False))
+    n_targets = int(has_target.sum())
+    if 0 < max_users < n_targets:
+        rng = np.random.default_rng([seed, n_targets])
+        pick = np.sort(rng.choice(n_targets, max_users, replace=False))
         valid = Validation(valid.steps, valid.offsets, valid.target_item[pick],
                            valid.target_category[pick])
-        chosen = np.zeros(int(has_target.sum()), dtype=bool)
+        chosen = np.zeros(n_targets, dtype=bool)
         chosen[pick] = True
         has_target[has_target] = chosen
     starts, ends = train_log.offsets[:-1][has_target], train_log.offsets[1:][has_target]

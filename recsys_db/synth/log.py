@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys_db.sequences import EventLog, from_arrays
+from recsys_db.sequences import BEHAVIOR_KEYS, EventLog, from_arrays
 from recsys_db.synth.events import iter_blocks
 from recsys_db.synth.params import BEHAVIORS
 from recsys_db.synth.spec import SyntheticSpec
 
-# recsys.behaviors' keys (migrations: pv 1, fav 2, cart 3, buy 4) in BEHAVIORS order
-_BEHAVIOR_KEY = {"pv": 1, "fav": 2, "cart": 3, "buy": 4}
-BEHAVIOR_KEYS = np.array([_BEHAVIOR_KEY[b] for b in BEHAVIORS], dtype=np.int8)
+_KEY_OF = np.array([BEHAVIOR_KEYS[b] for b in BEHAVIORS], dtype=np.int8)  # by BEHAVIORS index
 
 
 def event_log(spec: SyntheticSpec) -> EventLog:
@@ -24,4 +22,4 @@ def event_log(spec: SyntheticSpec) -> EventLog:
         return np.concatenate([getattr(b, name) for b in blocks])
 
     return from_arrays(column("user_id"), column("item_id"), column("category_id"),
-                       BEHAVIOR_KEYS[column("behavior")], column("ts"), sort=True)
+                       _KEY_OF[column("behavior")], column("ts"), sort=True)
