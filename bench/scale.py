@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,9 @@ def main() -> None:
         interest_child(args.interest_child)
         return
 
+    # the jobs' progress lines (train-ranker logs each label window) between the figures
+    logging.basicConfig(format="    %(message)s")
+    logging.getLogger("recsys_db").setLevel(logging.INFO)
     figures: dict[str, Any] = {"events": args.events, "items": args.items, "users": args.users}
 
     def step(key: str, value: Any) -> None:
@@ -152,6 +156,8 @@ def main() -> None:
             step("ranker_s", round(t.seconds, 1))
             step("ranker_train_lists", ranker["train_lists"])
             step("ranker_valid_ndcg10", round(ranker["valid_ndcg10"], 4))
+            for part in ("interest_train_s", "helpers_s", "lists_s", "fit_s"):
+                step(f"ranker_{part.replace('_train', '')}", ranker[part])
         sample = [str(u) for u in np.random.default_rng(0).integers(1, args.users + 1,
                                                                       args.queries)]
         latency = common.percentiles(common.recommend_latencies(url, sample))

@@ -52,6 +52,9 @@ def test_ranker_is_trained_compiled_and_served(ready):
         version = result["version_id"]
         assert active_version(conn, "ranker") == version
         assert result["valid_ndcg10"] > 0 and result["train_lists"] > 10
+        # where the time went, for the job run's metrics
+        parts = [result[k] for k in ("interest_train_s", "helpers_s", "lists_s", "fit_s")]
+        assert all(p >= 0 for p in parts) and 0 < sum(parts) <= result["seconds"] + 0.2
         # The helper versions (as-of interest and CF) are gone again.
         assert conn.execute("SELECT count(*) FROM recsys.model_versions").fetchone()[0] == \
             versions_before + 1

@@ -25,6 +25,8 @@ def test_scale_bench_prints_every_key(db_url: str, tmp_path: Path) -> None:
     assert figures["events"] == 8000 and figures["ingest_events_per_s"] > 0
     assert figures["train_peak_rss_mb"] > 0 and figures["qps_2"] > 0
     assert set(figures["met"]) <= KEYS
+    ranker_parts = [figures[f"ranker_{p}"] for p in ("interest_s", "helpers_s", "lists_s", "fit_s")]
+    assert 0 < sum(ranker_parts) <= figures["ranker_s"] + 0.2  # each rounded to 0.1 s
 
 
 def test_a_bench_child_reports_its_own_peak_memory_not_its_parents() -> None:

@@ -14,6 +14,7 @@ SQL: sql/ranker.sql.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from recsys_db.sequences import EventLog, load_event_log
 from recsys_db.sqlfiles import queries
 
 KIND = "ranker"
+log = logging.getLogger(__name__)
 MAX_LABEL = 31  # labels are clipped to LightGBM's default label_gain length
 
 
@@ -285,24 +287,33 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
     t_interest = time.perf_counter()
     model = asof_model(conn, c_trains[-1], interest, config.asof_max_events, config.seed)
     interest_s = time.perf_counter() - t_interest
+    phases = {"helpers_s": 0.0, "lists_s": 0.0}  # summed over the windows
     try:
         lists = {}
         windows = [("valid", c_valid), *((f"train{n}", c) for n, c in enumerate(c_trains))]
         states_version: int | None = None
         for index, (name, at) in enumerate(windows):
+            t_window = time.perf_counter()
             users = sample_users(label_users(conn, at, at + window), config.max_users,
                                  config.seed, index)
             states_version, cf = _asof_helpers(conn, at, model, users, states_version,
                                                job_run_id)
             helpers += [v for v in (states_version, cf) if v not in helpers]
+            t_lists = time.perf_counter()
             lists[name] = build_lists(conn, at, at + window, states_version, cf,
                                       config.next_item_bonus, users=users)
+            phases["helpers_s"] += t_lists - t_window
+            phases["lists_s"] += time.perf_counter() - t_lists
+            log.info("train-ranker: window %d of %d (%s): %d users, states and CF %.1f s, "
+                     "lists %.1f s", index + 1, len(windows), at.isoformat(), len(users),
+                     t_lists - t_window, time.perf_counter() - t_lists)
         valid_l = lists.pop("valid")
         train_l = _concat([lists[name] for name in sorted(lists)])
         if len(train_l.labels) == 0 or len(valid_l.labels) == 0:
             raise ValueError("too little recent activity to build ranker training lists")
         baseline = ndcg_at(valid_l, _default_scores(valid_l.features))
         trees, leaves, tradeoffs = config.num_trees, config.num_leaves, []
+        t_fit = time.perf_counter()
         while True:
             booster = fit(train_l, valid_l, config, trees, leaves)
             used = booster.best_iteration or booster.num_trees()
@@ -328,7 +339,9 @@ def train_ranker(conn: psycopg.Connection, config: RankerConfig | None = None, *
                    "train_rows": len(train_l.labels),
                    "cutoffs": [c.isoformat() for c in sorted([*c_trains, c_valid])],
                    "interest_as_of": c_trains[-1].isoformat(),
-                   "interest_train_s": round(interest_s, 1)}
+                   "interest_train_s": round(interest_s, 1),
+                   **{k: round(v, 1) for k, v in phases.items()},
+                   "fit_s": round(time.perf_counter() - t_fit, 1)}
         conn.execute(sql["insert_blob"], {"version": version,
                                           "blob": booster.model_to_string().encode()})
         mark_ready(conn, version, metrics)
