@@ -62,3 +62,75 @@ def test_quarantine_across_chunks(db_url, conn, tmp_path: Path, small_chunks) ->
     assert (result.loaded, result.rejected) == (24, 2)
     assert [r[0] for r in conn.execute(
         "SELECT line_no FROM recsys.rejected_events ORDER BY 1")] == [2, 23]
+
+
+def _partitions(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'recsys.events'::regclass ORDER BY 1")]
+
+
+def test_a_load_creates_the_months_it_has_events_in_and_no_others(db_url, conn,
+                                                                   tmp_path: Path) -> None:
+    """Months are UTC's whatever the loading session's TimeZone; a month between the load's
+    first and last event with no event of its own gets no partition."""
+    path = tmp_path / "e.csv"
+    # 2024-01-31 23:30 UTC (still January in UTC, February in Asia/Tokyo), 2024-03-01 00:00
+    # UTC (February in America/New_York), 2024-04-15; nothing in February UTC
+    path.write_text(HEADER + "1,100,7,pv,1706743800\n2,100,7,pv,1709251200\n"
+                    "3,101,7,pv,1713139200\n")
+    with psycopg.connect(db_url) as other:
+        other.execute("ALTER DATABASE " + other.info.dbname + " SET timezone = 'Asia/Tokyo'")
+        other.commit()
+    assert load_events(path).loaded == 3
+    assert _partitions(conn) == ["events_2024m01", "events_2024m03", "events_2024m04",
+                                 "events_default"]
+    assert conn.execute("SELECT count(*) FROM recsys.events_default").fetchone()[0] == 0
+
+
+def test_duplicates_in_the_load_and_already_stored_are_skipped_at_any_place(
+        db_url, conn, tmp_path: Path) -> None:
+    """The plain INSERT of new events fails on the first duplicate wherever it is; the load
+    then stores exactly the new events (load_checked's ON CONFLICT path)."""
+    first = tmp_path / "a.csv"
+    first.write_text(HEADER + lines(10, 100))
+    assert load_events(first).loaded == 10
+    again = tmp_path / "b.csv"
+    # new rows, then one already stored, then a row twice in this load, then new rows
+    again.write_text(HEADER + lines(20) + lines(1, 105) + lines(1, 30) + lines(1, 30)
+                     + lines(5, 40))
+    result = load_events(again)
+    assert (result.rows_read, result.loaded, result.duplicates) == (28, 26, 2)
+    assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 36
+
+
+def test_an_event_a_concurrent_writer_commits_during_a_load_is_stored_once(
+        db_url, conn, tmp_path: Path) -> None:
+    """A load that meets an event another transaction is inserting waits for it; after that
+    commits the load skips it and keeps every other event - nothing lost, nothing twice."""
+    import threading
+
+    known = tmp_path / "known.csv"  # its users, items and categories exist already, so the
+    known.write_text(HEADER + lines(7, 100))  # load waits on the event itself
+    load_events(known)
+    path = tmp_path / "e.csv"
+    path.write_text(HEADER + lines(50))
+    writer = psycopg.connect(db_url)
+    # the 26th line's event, tracked by another client that has not committed yet
+    writer.execute("SELECT recsys.track_event('2', '104', 'pv', to_timestamp(1511544095), '1')")
+    results: list = []
+    loading = threading.Thread(target=lambda: results.append(load_events(path)))
+    loading.start()
+    deadline = 50
+    while deadline and not conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+        deadline -= 1
+        threading.Event().wait(0.1)
+    assert deadline, "the load never waited for the concurrent writer"
+    writer.commit()
+    writer.close()
+    loading.join(60)
+    (result,) = results
+    assert (result.loaded, result.duplicates) == (49, 1)
+    assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 57
