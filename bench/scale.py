@@ -18,6 +18,9 @@ product's own jobs one after the other and times each:
   serving      `recsys.recommend(user, 10)` from one connection over --queries random users
                                                         recommend_p50_ms / _p99_ms  <= 10 / 30
                pgbench at 2 and 8 clients               qps_2 (>= 150), qps_8
+               the same users again after `refill` precomputed their candidates, as the
+               worker keeps them for active users    recommend_precomputed_p50_ms / _p99_ms,
+                                                        precompute_users_per_s
   size         pg_database_size                         db_size_mb
 
 Each figure is printed as soon as its step ends (so a long run's log shows progress); with
@@ -110,6 +113,21 @@ def train_interest_step(url: str) -> dict[str, Any]:
     return {**row, "hnsw_build_s": round(hnsw, 1)}
 
 
+def precomputed_step(url: str, sample: list[str]) -> dict[str, float]:
+    """`recommend` latencies of `sample` (user ids) after their candidates were precomputed
+    (`refill`, the worker's and `recsys-db precompute`'s code), and that refill's rate."""
+    from recsys_db.interest.precompute import refill
+
+    with psycopg.connect(url) as conn:
+        keys = [r[0] for r in conn.execute("SELECT user_key FROM recsys.users "
+                                           "WHERE user_id = ANY(%s)", (sample,))]
+        filled = refill(conn, users=keys)
+    latency = common.percentiles(common.recommend_latencies(url, sample))
+    return {"recommend_precomputed_p50_ms": latency["p50_ms"],
+            "recommend_precomputed_p99_ms": latency["p99_ms"],
+            "precompute_users_per_s": round(filled.users / filled.seconds, 1)}
+
+
 def verdicts(figures: dict[str, Any]) -> dict[str, bool]:
     ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}
     return {key: bool(ops[op](figures[key], bound)) for key, (op, bound) in TARGETS.items()}
@@ -166,6 +184,8 @@ def main() -> None:
         for clients in (2, 8):
             step(f"qps_{clients}", round(common.pgbench(url, args.users, clients,
                                                  args.pgbench_seconds), 1))
+        for key, value in precomputed_step(url, sample).items():
+            step(key, value)
         with psycopg.connect(url) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         step("db_size_mb", round(size / 2**20))

@@ -11,7 +11,8 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "scale.py"
 KEYS = {"ingest_events_per_s", "train_epoch_s", "train_peak_rss_mb", "hnsw_build_s", "cf_s",
-        "ranker_s", "recommend_p50_ms", "recommend_p99_ms", "qps_2", "qps_8", "db_size_mb"}
+        "ranker_s", "recommend_p50_ms", "recommend_p99_ms", "qps_2", "qps_8", "db_size_mb",
+        "recommend_precomputed_p50_ms", "recommend_precomputed_p99_ms", "precompute_users_per_s"}
 
 
 def test_scale_bench_prints_every_key(db_url: str, tmp_path: Path) -> None:
