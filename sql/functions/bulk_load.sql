@@ -77,7 +77,17 @@ CREATE OR REPLACE FUNCTION recsys.load_checked(
 )
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE v_good bigint;
+DECLARE
+    v_good bigint;
+    -- the good rows as events (run twice below: a constant, no input in it)
+    v_insert_events constant text := '
+        INSERT INTO recsys.events (user_key, item_key, behavior_key, ts, category_key)
+        SELECT u.user_key, i.item_key, c.behavior_key, c.ts, cat.category_key
+        FROM pg_temp.recsys_checked c
+        JOIN recsys.users u ON u.user_id = c.user_id
+        JOIN recsys.items i ON i.item_id = c.item_id
+        LEFT JOIN recsys.categories cat ON cat.category_id = c.category_id
+        WHERE c.problem IS NULL';
 BEGIN
     INSERT INTO recsys.rejected_events (source, line_no, raw, reason)
     SELECT p_source, c.line_no,
@@ -145,23 +155,10 @@ BEGIN
     -- INSERT and the ON CONFLICT insert stores what is new. A reloaded file fails at its first
     -- row, so the wasted work is small when the whole load is known.
     BEGIN
-        INSERT INTO recsys.events (user_key, item_key, behavior_key, ts, category_key)
-        SELECT u.user_key, i.item_key, c.behavior_key, c.ts, cat.category_key
-        FROM pg_temp.recsys_checked c
-        JOIN recsys.users u ON u.user_id = c.user_id
-        JOIN recsys.items i ON i.item_id = c.item_id
-        LEFT JOIN recsys.categories cat ON cat.category_id = c.category_id
-        WHERE c.problem IS NULL;
+        EXECUTE v_insert_events;
         GET DIAGNOSTICS loaded = ROW_COUNT;
     EXCEPTION WHEN unique_violation THEN
-        INSERT INTO recsys.events (user_key, item_key, behavior_key, ts, category_key)
-        SELECT u.user_key, i.item_key, c.behavior_key, c.ts, cat.category_key
-        FROM pg_temp.recsys_checked c
-        JOIN recsys.users u ON u.user_id = c.user_id
-        JOIN recsys.items i ON i.item_id = c.item_id
-        LEFT JOIN recsys.categories cat ON cat.category_id = c.category_id
-        WHERE c.problem IS NULL
-        ON CONFLICT DO NOTHING;
+        EXECUTE v_insert_events || ' ON CONFLICT DO NOTHING';
         GET DIAGNOSTICS loaded = ROW_COUNT;
     END;
     duplicates := v_good - loaded;
