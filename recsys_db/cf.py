@@ -66,14 +66,21 @@ class Neighbors:
 
 
 def similarity(log: EventLog, behavior_weight: np.ndarray, config: CFConfig,
-               as_of: float | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
-    """(similarity matrix over item indices, item keys of those indices)."""
+               as_of: float | None = None, rows_of: np.ndarray | None = None
+               ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(similarity matrix over item indices, item keys of those indices).
+
+    `rows_of` (item keys): only those items' rows are filled, each exactly as in the whole
+    matrix (same pairs, summed in the same order); the others are empty. A ranker's helper
+    version needs a few thousand items' neighbours, and building every row cost most of its
+    CF time."""
     keys, idx = np.unique(log.item, return_inverse=True)
     n = len(keys)
     as_of = float(log.ts.max()) if as_of is None and len(log) else (as_of or 0.0)
     strength = behavior_weight[np.clip(log.behavior, 0, len(behavior_weight) - 1)]
     decay = 0.5 ** (np.maximum(as_of - log.ts, 0) / (config.half_life_days * DAY))
     occurrence = np.bincount(idx, weights=strength * decay, minlength=n)
+    wanted = None if rows_of is None else np.isin(keys, rows_of)
     rows, cols, vals = [], [], []
     for gap in range(1, config.window + 1):
         a = np.arange(len(log) - gap)
@@ -81,9 +88,11 @@ def similarity(log: EventLog, behavior_weight: np.ndarray, config: CFConfig,
         same = (log.user[a] == log.user[b]) & (idx[a] != idx[b])
         a, b = a[same], b[same]
         w = np.sqrt(strength[a] * strength[b]) / gap * decay[b]
-        rows += [idx[a], idx[b]]
-        cols += [idx[b], idx[a]]
-        vals += [w, w]
+        for row, col in ((idx[a], idx[b]), (idx[b], idx[a])):
+            keep = slice(None) if wanted is None else wanted[row]
+            rows.append(row[keep])
+            cols.append(col[keep])
+            vals.append(w[keep])
     if not rows:
         return sp.csr_matrix((n, n)), keys
     co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -134,7 +143,7 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
         raise ValueError("no events: load some with `recsys-db ingest` first")
     if as_of is None:
         as_of = datetime.fromtimestamp(int(log.ts.max()) + 1, UTC)
-    sim, keys = similarity(log, behavior_weights(conn), config, as_of.timestamp())
+    sim, keys = similarity(log, behavior_weights(conn), config, as_of.timestamp(), items)
     nb = top_neighbors(sim, keys, config.top_n)
     if items is not None:
         keep = np.isin(nb.item, items)

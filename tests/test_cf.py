@@ -82,6 +82,15 @@ def test_window_half_life_and_behaviour_weights_move_the_scores_as_the_formula_s
     assert flat[A - 1, B - 1] == pytest.approx((0.5 + 1) / math.sqrt(1.25 * 1.5))
 
 
+def test_rows_of_some_items_are_those_rows_of_the_whole_matrix() -> None:
+    whole, keys = similarity(_log(), WEIGHTS, CONFIG, as_of=AS_OF)
+    some, same_keys = similarity(_log(), WEIGHTS, CONFIG, as_of=AS_OF, rows_of=np.array([B, F]))
+    np.testing.assert_array_equal(keys, same_keys)
+    wanted = np.isin(keys, [B, F])
+    assert (whole[wanted] != some[wanted]).nnz == 0  # bit for bit
+    assert some[~wanted].nnz == 0 and whole[wanted].nnz > 0
+
+
 def test_top_neighbors_keeps_the_best_per_item_in_order() -> None:
     sim, keys = similarity(_log(), WEIGHTS, CONFIG, as_of=AS_OF)
     nb = top_neighbors(sim, keys, top_n=1)
