@@ -156,6 +156,7 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
                                for a, b, s in zip(nb.item, nb.neighbor, nb.score, strict=True)))
         stats_rows = conn.execute(sql["refresh_item_stats"],
                                   {"version": version, "as_of": as_of}).fetchone()[0]
+        conn.execute(sql["analyze"])
         metrics = {"events": len(log), "items": len(keys), "neighbors": len(nb.item),
                    "item_stats": stats_rows, "rows_read": len(log)}
         if status == "ready":

@@ -9,3 +9,9 @@ COPY recsys.item_neighbors (version_id, item_key, neighbor_key, score) FROM STDI
 
 -- name: refresh_item_stats
 SELECT recsys.refresh_item_stats(%(version)s, %(as_of)s)
+
+-- name: analyze
+-- After a version is written, in its transaction: the planner learns the new version_id's
+-- rows before the serving query or the ranker's lists plan with it (its statistics would say
+-- "no such version", 1 row, and hash the whole version instead of probing it).
+ANALYZE recsys.item_neighbors, recsys.item_stats

@@ -70,3 +70,8 @@ ON CONFLICT (user_key, version_id) DO UPDATE SET
 
 -- name: clear_stage
 DELETE FROM pg_temp.recsys_state_stage
+
+-- name: analyze_states
+-- After a version's states are written (see cf.sql's analyze): the serving query's state
+-- lookups pick the primary key, not the version index, once the version's rows are known.
+ANALYZE recsys.user_states

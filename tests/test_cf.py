@@ -126,3 +126,8 @@ def test_train_cf_stores_the_hand_computed_neighbours(conn: psycopg.Connection) 
     assert got.keys() == want.keys()
     for pair, value in want.items():  # 1 s of extra age: decay 0.5 ** (1 / 86400) per event
         assert got[pair] == pytest.approx(value, rel=1e-4), pair
+    # the planner knows the new version before anything plans with it (sql/cf.sql analyze)
+    analyzed = dict(conn.execute("SELECT relname, last_analyze IS NOT NULL FROM "
+                                 "pg_stat_user_tables WHERE schemaname = 'recsys' AND relname "
+                                 "IN ('item_neighbors', 'item_stats')").fetchall())
+    assert analyzed == {"item_neighbors": True, "item_stats": True}

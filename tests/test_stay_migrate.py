@@ -35,6 +35,10 @@ def test_sql_vector_score_is_the_model_log_probability(small_copy_chunks, traine
                             (loaded.version_id,)).fetchone()[0] == 200
         assert conn.execute("SELECT count(*) FROM recsys.item_embeddings WHERE version_id = %s",
                             (loaded.version_id,)).fetchone()[0] == len(loaded.items) > 37
+        # the version's states were analyzed with it (sql/states.sql analyze_states)
+        assert conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                            "WHERE schemaname = 'recsys' AND relname = 'user_states'"
+                            ).fetchone()[0]
         cf = conn.execute("SELECT version_id FROM recsys.model_versions WHERE kind = 'cf' "
                           "AND active").fetchone()[0]
         checked_stay = checked_migrate = 0

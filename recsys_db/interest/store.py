@@ -173,6 +173,7 @@ def write_version(conn: psycopg.Connection, model: InterestModel, items: Vocab,
         conn.execute(_sql()["refresh_category_embeddings"], {"version": version})
         conn.execute(_sql()["cold_start_item_embeddings"], {"version": version})
         write_states(conn, version, states)
+        conn.execute(_sql()["analyze_states"])
         if status == "ready":
             mark_ready(conn, version)
     return version

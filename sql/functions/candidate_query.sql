@@ -65,13 +65,17 @@ BEGIN
     vec AS (%s),
     -- because: the recent item contributing most (max of [contribution, item] pairs: a plain
     -- aggregate, so the grouping can hash instead of sorting every group)
+    -- the neighbours of each recent item by a primary-key probe (LATERAL ... OFFSET 0 keeps
+    -- it a probe: a plain join was hashed over the whole version when the planner's
+    -- statistics did not know it yet, 2.5M rows and 500 ms a call at 10M events)
     cf AS (SELECT x.neighbor_key AS item_key, sum(x.contribution) AS score,
                   (max(ARRAY[x.contribution, x.item_key::double precision]))[2]::integer
                     AS because
            FROM (SELECT n.neighbor_key, r.item_key,
                         n.score * r.weight * r.decay AS contribution
-                 FROM recent r JOIN recsys.item_neighbors n
-                   ON n.version_id = $4 AND n.item_key = r.item_key) x
+                 FROM recent r CROSS JOIN LATERAL (
+                     SELECT n.neighbor_key, n.score FROM recsys.item_neighbors n
+                     WHERE n.version_id = $4 AND n.item_key = r.item_key OFFSET 0) n) x
            GROUP BY x.neighbor_key ORDER BY 2 DESC LIMIT $6),
     session AS (SELECT r.item_key, sum(r.weight * r.decay) AS score
                 FROM recent r GROUP BY r.item_key),
