@@ -267,3 +267,26 @@ def test_validation_and_states_in_small_blocks_give_the_same_figures(monkeypatch
     again = user_states_for(result.model, items, categories, train_log)
     np.testing.assert_array_equal(again.next_categories, states.next_categories)
     np.testing.assert_allclose(again.next_probs, states.next_probs, atol=1e-7)
+
+
+@pytest.mark.parametrize(("users", "items"), [(3, 5), (256, 4096), (1, 1)])
+def test_log_partition_is_the_masked_logsumexp(users, items):
+    """The streamed log Z of the stored states equals a logsumexp over whole rows without the
+    padding column and each row's recent ids, in any block sizes (blocks split rows and the
+    catalog unevenly; a row's recent ids fall in several blocks, or it has none)."""
+    from recsys_db.interest.encoder import log_partition, recent_mask
+
+    gen = torch.Generator().manual_seed(0)
+    n, d = 23, 6
+    vectors = torch.randn(n + 1, d, generator=gen) * 3
+    u = torch.randn(10, d, generator=gen)
+    ids = torch.randint(0, n + 1, (10, 4), generator=gen)
+    ids[0] = 0  # an empty history
+    ids[1] = torch.tensor([1, 2, 3, 4])  # several in the first block
+    ids[2] = torch.tensor([n, n - 1, 7, 7])  # a repeat, the last block
+    want = (u @ vectors.T).masked_fill(recent_mask(ids, n), float("-inf")).logsumexp(-1)
+    got = log_partition(u, vectors, ids, users=users, items=items)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    # every class excluded: -inf, as logsumexp gives
+    tiny = torch.randn(3, d, generator=gen)
+    assert torch.isneginf(log_partition(u[:1], tiny, torch.tensor([[1, 2]]), 1, 2)).all()

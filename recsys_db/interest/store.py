@@ -21,7 +21,7 @@ import psycopg
 import torch
 from psycopg import sql
 
-from recsys_db.interest.encoder import InterestModel, ModelShape, recent_mask, rows_per_block
+from recsys_db.interest.encoder import InterestModel, ModelShape, log_partition, rows_per_block
 from recsys_db.interest.features import Vocab
 from recsys_db.interest.states import Encoded
 from recsys_db.interest.train_config import TrainConfig
@@ -117,12 +117,7 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
     log_stay, log_migrate = model.item_stay.log_gate(h)
     empty = (ids == 0).all(-1)
     log_migrate = log_migrate.masked_fill(empty, 0.0)
-    matrix, rows = model.item_matrix(), rows_per_block(len(items) + 1, batch_size)
-    log_z = torch.empty(len(h))  # filled in place, as in _top_categories
-    for lo in range(0, len(h), rows):
-        scores = model.item_scores(u[lo:lo + rows], matrix)
-        scores.masked_fill_(recent_mask(ids[lo:lo + rows], len(items)), float("-inf"))
-        torch.logsumexp(scores, -1, out=log_z[lo:lo + rows])
+    log_z = log_partition(model.pgvector_user(u), model.item_vectors(), ids)
     q = model.item_stay.query(h)
     bias = model.item_stay.slot_bias(behavior)
     top_p, top_i = _top_categories(model, h, cat_ids, behavior, batch_size)
