@@ -144,10 +144,7 @@ def train_cf(conn: psycopg.Connection, config: CFConfig | None = None, *,
     if as_of is None:
         as_of = datetime.fromtimestamp(int(log.ts.max()) + 1, UTC)
     sim, keys = similarity(log, behavior_weights(conn), config, as_of.timestamp(), items)
-    nb = top_neighbors(sim, keys, config.top_n)
-    if items is not None:
-        keep = np.isin(nb.item, items)
-        nb = Neighbors(nb.item[keep], nb.neighbor[keep], nb.score[keep])
+    nb = top_neighbors(sim, keys, config.top_n)  # only `items`' rows are filled when given
     params = {**config.to_params(), "as_of": as_of.isoformat()}
     with conn.transaction():
         version = create_version(conn, "cf", params, job_run_id=job_run_id)
