@@ -35,7 +35,7 @@ from recsys_db.interest.encoder import (
     rows_per_block,
 )
 from recsys_db.interest.features import Steps, Vocab, log_steps
-from recsys_db.interest.loss import Classes, Softmax, head_nll
+from recsys_db.interest.loss import Classes, Softmax, head_nll, take
 from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.interest.train_config import TrainConfig
 from recsys_db.sequences import EventLog
@@ -266,20 +266,25 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
     x = model.embed(batch.item[:, :-1], batch.category[:, :-1], batch.behavior[:, :-1],
                     batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
     out, _ = model.encode(x, batch.pad)
-    h = out[mask]
-    item_ids = _band(batch.slot_item, t_max, window)[mask]
-    item_slots = model.item_stay.band_logits(out, items.rows(batch.slot_item),
-                                             batch.slot_behavior)[mask]
+    rows = mask.flatten().nonzero()[:, 0]  # the positions that have a next event
+
+    def at(x: torch.Tensor) -> torch.Tensor:  # (B, T, ...) -> (rows, ...)
+        return take(x.flatten(0, 1), rows)
+
+    h = at(out)
+    item_ids = at(_band(batch.slot_item, t_max, window))
+    item_slots = at(model.item_stay.band_logits(out, items.rows(batch.slot_item),
+                                                batch.slot_behavior))
     item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
     loss = head_nll(model.item_stay, h, item_slots, item_ids,
-                     batch.item[:, 1:][mask], items_sm, model.user_vector(h), items, neg)
+                     at(batch.item[:, 1:]), items_sm, model.user_vector(h), items, neg)
     if config.category_weight > 0:
-        cat_ids = _band(batch.slot_category, t_max, window)[mask]
+        cat_ids = at(_band(batch.slot_category, t_max, window))
         cat_keys = model.category_in(batch.slot_category)
-        cat_slots = model.category_stay.band_logits(out, cat_keys, batch.slot_behavior)[mask]
+        cat_slots = at(model.category_stay.band_logits(out, cat_keys, batch.slot_behavior))
         cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
         loss = loss + config.category_weight * head_nll(
-            model.category_stay, h, cat_slots, cat_ids, batch.category[:, 1:][mask],
+            model.category_stay, h, cat_slots, cat_ids, at(batch.category[:, 1:]),
             categories_sm, model.category_query(h), Classes.categories(model),
             categories_sm.draw())
     n_rows = len(h)
