@@ -1,11 +1,17 @@
-"""The training loss's fused softmax piece (MaskedLogSumExp) against plain autograd."""
+"""The training loss's pieces against plain torch: MaskedLogSumExp, take, band_latest; and
+loading a version stored before the latest-occurrence bias."""
 
 from __future__ import annotations
+
+import io
 
 import pytest
 import torch
 
+from recsys_db.interest.encoder import InterestModel, ModelShape, latest_occurrence
 from recsys_db.interest.loss import MaskedLogSumExp, take
+from recsys_db.interest.train import _band, band_latest
+from recsys_db.interest.train_config import TrainConfig
 
 
 def reference(u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -66,3 +72,50 @@ def test_take_is_advanced_indexing_with_its_gradient() -> None:
     (grad,) = torch.autograd.grad((got ** 2).sum(), x)
     (want,) = torch.autograd.grad((x[index] ** 2).sum(), x)
     torch.testing.assert_close(grad, want)
+
+
+def test_band_latest_flags_each_windows_latest_occurrence() -> None:
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 5, (6, 7 + 12), generator=g)  # few ids: many repeats
+    got = band_latest(ids, 12, 8)
+    want = latest_occurrence(_band(ids, 12, 8)).float()
+    assert got.shape == (6, 12, 8)
+    torch.testing.assert_close(got, want)
+    assert latest_occurrence(torch.tensor([[3, 1, 3, 0, 1]])).tolist() == [
+        [False, False, True, True, True]]
+
+
+def test_a_version_stored_before_the_latest_bias_loads_as_the_same_model() -> None:
+    from recsys_db.interest.features import Vocab
+    from recsys_db.interest.store import model_blob, model_from_blob
+
+    model = InterestModel(ModelShape(5, 3, dim=8, window=4))
+    items, categories = Vocab(torch.arange(10, 15).numpy()), Vocab(torch.arange(3).numpy())
+    old = model.state_dict()
+    for name in [n for n in old if n.endswith("latest_bias")]:
+        del old[name]
+    buffer = io.BytesIO()
+    torch.save({**torch.load(io.BytesIO(model_blob(model, items, categories))),
+                "state_dict": old}, buffer)
+    loaded, _, _ = model_from_blob(buffer.getvalue())
+    assert (loaded.item_stay.latest_bias == 0).all()
+    assert (loaded.category_stay.latest_bias == 0).all()
+    torch.testing.assert_close(loaded.item_in.weight, model.item_in.weight)
+
+
+@pytest.mark.parametrize("full_softmax_max_items", [100, 20_000])  # sampled, full softmax
+def test_sparse_table_gradients_train_the_same_model_as_dense_ones(monkeypatch,
+                                                                   full_softmax_max_items):
+    from recsys_db import synth
+    from recsys_db.interest import train as train_module
+    from recsys_db.synth.log import event_log
+
+    log = event_log(synth.make_spec(users=60, items=2_000, events=3_000, seed=4))
+    config = TrainConfig(epochs=2, batch_size=8, dim=16, threads=1, negatives=64,
+                         full_softmax_max_items=full_softmax_max_items)
+    sparse = train_module.train(log, config).model.state_dict()
+    monkeypatch.setattr(train_module, "SparseTableGrads", lambda model: None)  # dense path
+    dense = train_module.train(log, config).model.state_dict()
+    assert sparse.keys() == dense.keys()
+    for name in sparse:
+        assert torch.equal(sparse[name], dense[name]), name

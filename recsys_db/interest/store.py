@@ -81,7 +81,12 @@ def model_blob(model: InterestModel, items: Vocab, categories: Vocab) -> bytes:
 def model_from_blob(blob: bytes) -> tuple[InterestModel, Vocab, Vocab]:
     data: dict[str, Any] = torch.load(io.BytesIO(blob), weights_only=True)
     model = InterestModel(ModelShape(**json.loads(data["shape"])))
-    model.load_state_dict(data["state_dict"])
+    state = data["state_dict"]
+    for name, value in model.state_dict().items():
+        if name.endswith(".latest_bias") and name not in state:
+            # a version trained before the latest-occurrence bias: zero is exactly its model
+            state[name] = torch.zeros_like(value)
+    model.load_state_dict(state)
     model.eval()
     return model, Vocab(data["item_keys"].numpy()), Vocab(data["category_keys"].numpy())
 
@@ -119,7 +124,7 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
     log_migrate = log_migrate.masked_fill(empty, 0.0)
     log_z = log_partition(model.pgvector_user(u), model.item_vectors(), ids)
     q = model.item_stay.query(h)
-    bias = model.item_stay.slot_bias(behavior)
+    bias = model.item_stay.slot_bias(behavior, ids)
     top_p, top_i = _top_categories(model, h, cat_ids, behavior, batch_size)
     cat_stay, _ = model.category_stay.log_gate(h)
     p_migrate = torch.where((cat_ids == 0).all(-1), 1.0, 1.0 - cat_stay.exp())

@@ -35,7 +35,7 @@ from recsys_db.interest.encoder import (
     rows_per_block,
 )
 from recsys_db.interest.features import Steps, Vocab, log_steps
-from recsys_db.interest.loss import Classes, Softmax, head_nll, take
+from recsys_db.interest.loss import Classes, Softmax, SparseTableGrads, head_nll, take
 from recsys_db.interest.states import Encoded, encode_histories
 from recsys_db.interest.train_config import TrainConfig
 from recsys_db.sequences import EventLog
@@ -109,8 +109,12 @@ def windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return w_start.astype(np.int64), w_len.astype(np.int64)
 
 
+CHECKPOINT_FORMAT = 2  # 2: the stay heads' latest_bias; a checkpoint of another format is
+# not resumed (its name differs), the run starts over
+
+
 def fingerprint(config: TrainConfig, log: EventLog) -> str:
-    data = f"{len(log)}:{int(log.event_id.sum())}:{int(log.ts.sum())}"
+    data = f"{len(log)}:{int(log.event_id.sum())}:{int(log.ts.sum())}:{CHECKPOINT_FORMAT}"
     text = json.dumps(asdict(config), sort_keys=True) + data
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -215,6 +219,20 @@ def _band(values: torch.Tensor, length: int, window: int) -> torch.Tensor:
     return values.unfold(1, window, 1)[:, :length]
 
 
+def band_latest(ids: torch.Tensor, length: int, window: int) -> torch.Tensor:
+    """(B, window - 1 + T) ids -> (B, T, window): 1.0 where slot j of position t holds the
+    latest occurrence of its id in that position's window (encoder.latest_occurrence, for
+    every position at once): the id's next occurrence in the row comes after step t."""
+    b, e = ids.shape
+    flat = (ids + torch.arange(b)[:, None] * (int(ids.max()) + 1)).flatten()
+    order = torch.argsort(flat, stable=True)  # by row and id, positions ascending
+    same = flat[order[1:]] == flat[order[:-1]]
+    nxt = torch.full((b * e,), e + window, dtype=torch.long)
+    nxt[order[:-1][same]] = order[1:][same] % e
+    last = torch.arange(length)[None, :, None] + window - 1
+    return (_band(nxt.view(b, e), length, window) > last).float()
+
+
 @dataclass
 class _Batch:
     """One batch of training windows: step columns (B, T + 1) - inputs are [:, :-1], targets
@@ -254,15 +272,17 @@ def _make_batch(steps: Steps, first: np.ndarray, starts: np.ndarray, lens: np.nd
 
 
 def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
-                softmaxes: tuple[Softmax, Softmax]) -> tuple[torch.Tensor, int]:
-    """Mean negative log-likelihood of the batch's next events, and how many there are."""
+                softmaxes: tuple[Softmax, Softmax], sparse: SparseTableGrads | None = None
+                ) -> tuple[torch.Tensor, int]:
+    """Mean negative log-likelihood of the batch's next events, and how many there are.
+    With `sparse`, the item tables' gradients come as sparse rows into its buffers."""
     items_sm, categories_sm = softmaxes
     t_max, window = batch.pad.shape[1], model.shape.window
     mask = batch.target_mask
     neg = items_sm.draw()
     used = None if neg is None else torch.cat([batch.item.flatten(),
                                                batch.slot_item.flatten(), neg])
-    items = Classes.items(model, used)
+    items = Classes.items(model, used, sparse)
     x = model.embed(batch.item[:, :-1], batch.category[:, :-1], batch.behavior[:, :-1],
                     batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
     out, _ = model.encode(x, batch.pad)
@@ -274,14 +294,16 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
     h = at(out)
     item_ids = at(_band(batch.slot_item, t_max, window))
     item_slots = at(model.item_stay.band_logits(out, items.rows(batch.slot_item),
-                                                batch.slot_behavior))
+                                                batch.slot_behavior,
+                                                band_latest(batch.slot_item, t_max, window)))
     item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
     loss = head_nll(model.item_stay, h, item_slots, item_ids,
                      at(batch.item[:, 1:]), items_sm, model.user_vector(h), items, neg)
     if config.category_weight > 0:
         cat_ids = at(_band(batch.slot_category, t_max, window))
         cat_keys = model.category_in(batch.slot_category)
-        cat_slots = at(model.category_stay.band_logits(out, cat_keys, batch.slot_behavior))
+        cat_slots = at(model.category_stay.band_logits(
+            out, cat_keys, batch.slot_behavior, band_latest(batch.slot_category, t_max, window)))
         cat_slots = cat_slots.masked_fill(cat_ids == 0, float("-inf"))
         loss = loss + config.category_weight * head_nll(
             model.category_stay, h, cat_slots, cat_ids, at(batch.category[:, 1:]),
@@ -301,14 +323,20 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
     loss_of = _batch_loss
     if worker is not None:  # as many steps as every rank; gradients all-reduced
         order, loss_of = worker.order(order), worker.loss
+    tables = None if worker is not None else SparseTableGrads(model)
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
     for b in range(n_batches):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
         batch = _make_batch(steps, w_first[idx], w_start[idx], w_len[idx], config.max_len,
                             model.shape.window - 1)
-        loss, n_rows = loss_of(model, batch, config, softmaxes)
-        optim.zero_grad(set_to_none=True)
+        if tables is None:
+            loss, n_rows = loss_of(model, batch, config, softmaxes)
+            optim.zero_grad(set_to_none=True)
+        else:
+            optim.zero_grad(set_to_none=True)
+            tables.attach()
+            loss, n_rows = _batch_loss(model, batch, config, softmaxes, sparse=tables)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optim.step()
