@@ -1,9 +1,10 @@
 """The training loss's pieces against plain torch: MaskedLogSumExp, take, band_latest; and
-loading a version stored before the latest-occurrence bias."""
+loading a version stored before the latest-occurrence bias and item_stay_content."""
 
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 import torch
@@ -85,19 +86,25 @@ def test_band_latest_flags_each_windows_latest_occurrence() -> None:
         [False, False, True, True, True]]
 
 
-def test_a_version_stored_before_the_latest_bias_loads_as_the_same_model() -> None:
+def test_a_version_stored_before_2026_12_02_loads_as_the_same_model() -> None:
     from recsys_db.interest.features import Vocab
     from recsys_db.interest.store import model_blob, model_from_blob
 
-    model = InterestModel(ModelShape(5, 3, dim=8, window=4))
+    # before 2026-12-02: the item stay logits had the <query(h), key> term, no latest bias,
+    # and the stored shape had no item_stay_content
+    model = InterestModel(ModelShape(5, 3, dim=8, window=4, item_stay_content=True))
     items, categories = Vocab(torch.arange(10, 15).numpy()), Vocab(torch.arange(3).numpy())
     old = model.state_dict()
     for name in [n for n in old if n.endswith("latest_bias")]:
         del old[name]
+    data = torch.load(io.BytesIO(model_blob(model, items, categories)))
+    shape = json.loads(data["shape"])
+    del shape["item_stay_content"]
     buffer = io.BytesIO()
-    torch.save({**torch.load(io.BytesIO(model_blob(model, items, categories))),
-                "state_dict": old}, buffer)
+    torch.save({**data, "state_dict": old, "shape": json.dumps(shape)}, buffer)
     loaded, _, _ = model_from_blob(buffer.getvalue())
+    assert loaded.item_stay.content and loaded.shape.item_stay_content
+    torch.testing.assert_close(loaded.item_stay.query.weight, model.item_stay.query.weight)
     assert (loaded.item_stay.latest_bias == 0).all()
     assert (loaded.category_stay.latest_bias == 0).all()
     torch.testing.assert_close(loaded.item_in.weight, model.item_in.weight)

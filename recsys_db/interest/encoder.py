@@ -65,6 +65,7 @@ class ModelShape:
     heads: int = 2
     layers: int = 1
     window: int = 50  # recent events the stay part attends over
+    item_stay_content: bool = False  # the item stay logits' <query(h), key> term (StayOrMigrate)
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -96,12 +97,17 @@ class CausalAttention(nn.Module):
 
 
 class StayOrMigrate(nn.Module):
-    """The gate and the stay attention of one head (items or categories)."""
+    """The gate and the stay attention of one head (items or categories). With `content`, a
+    slot's logit has the term <query(h), key> besides its biases; without it (the item head's
+    default since 2026-12-02) the stay attention orders the window by the slot biases alone,
+    and h only sets the gate."""
 
-    def __init__(self, dim: int, window: int) -> None:
+    def __init__(self, dim: int, window: int, content: bool = False) -> None:
         super().__init__()
         self.gate = nn.Linear(dim, 1)
-        self.query = nn.Linear(dim, dim)
+        self.content = content
+        if content:
+            self.query = nn.Linear(dim, dim)
         # a mild recency prior: nearer slots start ahead (slot window-1 is the latest event)
         self.position_bias = nn.Parameter(torch.linspace(-1.0, 0.0, window))
         self.behavior_bias = nn.Embedding(MAX_BEHAVIORS, 1)
@@ -114,6 +120,10 @@ class StayOrMigrate(nn.Module):
         g = self.gate(h)[..., 0]
         return F.logsigmoid(g), F.logsigmoid(-g)
 
+    def stay_query(self, h: torch.Tensor) -> torch.Tensor:
+        """The query the slot keys are scored against (zeros without `content`)."""
+        return self.query(h) if self.content else h.new_zeros(h.shape)
+
     def slot_bias(self, behavior: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Position + behavior + latest-occurrence bias of each slot (..., window)."""
         return (self.position_bias + self.behavior_bias(behavior)[..., 0]
@@ -123,20 +133,25 @@ class StayOrMigrate(nn.Module):
                     behavior: torch.Tensor) -> torch.Tensor:
         """Attention logits (R, window) of rows h (R, d) over slot keys (R, window, d);
         empty slots (id 0) are -inf."""
-        q = self.query(h)
-        e = torch.einsum("rd,rwd->rw", q, keys) + self.slot_bias(behavior, ids)
+        e = self.slot_bias(behavior, ids)
+        if self.content:
+            e = e + torch.einsum("rd,rwd->rw", self.query(h), keys)
         return e.masked_fill(ids == 0, NEG_INF)
 
-    def band_logits(self, h: torch.Tensor, keys: torch.Tensor, behavior: torch.Tensor,
+    def band_logits(self, h: torch.Tensor, keys: torch.Tensor | None, behavior: torch.Tensor,
                     latest: torch.Tensor) -> torch.Tensor:
         """Training form of `slot_logits` for whole windows: h (B, T, d) and the keys and
         behaviors of the window - 1 steps before the first position and of every position
         (B, window - 1 + T, d) and (B, window - 1 + T) -> (B, T, window), slot j of position
         t being step t + j; `latest` (B, T, window) whether that slot holds the latest
-        occurrence of its id in position t's window. Empty slots are not masked here."""
+        occurrence of its id in position t's window (`keys` None without `content`). Empty
+        slots are not masked here."""
         t, w = h.shape[1], len(self.position_bias)
         # a step's behavior bias is the same in every window that holds it: add it per step
-        full = self.query(h) @ keys.transpose(1, 2) + self.behavior_bias(behavior)[:, None, :, 0]
+        full = self.behavior_bias(behavior)[:, None, :, 0].expand(len(h), t, -1)
+        if self.content:
+            assert keys is not None
+            full = self.query(h) @ keys.transpose(1, 2) + full
         band = torch.arange(t)[:, None] + torch.arange(w)[None, :]
         return (full.gather(2, band.expand(len(h), t, w)) + self.position_bias
                 + self.latest_bias * latest)
@@ -215,8 +230,10 @@ class InterestModel(nn.Module):
         self.item_bias = nn.Embedding(shape.n_items + 1, 1)
         self.category_proj = nn.Linear(d, d)
         self.category_bias = nn.Parameter(torch.zeros(shape.n_categories + 1))
-        self.item_stay = StayOrMigrate(d, shape.window)
-        self.category_stay = StayOrMigrate(d, shape.window)
+        self.item_stay = StayOrMigrate(d, shape.window, shape.item_stay_content)
+        # the category head keeps the term: a few categories sit in every window, and which
+        # one comes next depends on where the user is (a planted Markov chain: tests)
+        self.category_stay = StayOrMigrate(d, shape.window, content=True)
         # the category of each item (model indices), so an item's vector includes its category's
         self.register_buffer("item_category", torch.zeros(shape.n_items + 1, dtype=torch.long))
         nn.init.normal_(self.item_in.weight, std=0.05)

@@ -80,7 +80,9 @@ def model_blob(model: InterestModel, items: Vocab, categories: Vocab) -> bytes:
 
 def model_from_blob(blob: bytes) -> tuple[InterestModel, Vocab, Vocab]:
     data: dict[str, Any] = torch.load(io.BytesIO(blob), weights_only=True)
-    model = InterestModel(ModelShape(**json.loads(data["shape"])))
+    shape = json.loads(data["shape"])
+    shape.setdefault("item_stay_content", True)  # stored before the option: the content term
+    model = InterestModel(ModelShape(**shape))
     state = data["state_dict"]
     for name, value in model.state_dict().items():
         if name.endswith(".latest_bias") and name not in state:
@@ -123,7 +125,7 @@ def state_rows(model: InterestModel, items: Vocab, categories: Vocab, user_key: 
     empty = (ids == 0).all(-1)
     log_migrate = log_migrate.masked_fill(empty, 0.0)
     log_z = log_partition(model.pgvector_user(u), model.item_vectors(), ids)
-    q = model.item_stay.query(h)
+    q = model.item_stay.stay_query(h)
     bias = model.item_stay.slot_bias(behavior, ids)
     top_p, top_i = _top_categories(model, h, cat_ids, behavior, batch_size)
     cat_stay, _ = model.category_stay.log_gate(h)

@@ -137,7 +137,8 @@ def train(log: EventLog, config: TrainConfig, valid: Validation | None = None, *
         items, categories = build_vocabs(log)
     steps = log_steps(log, items, categories)
     shape = ModelShape(len(items), len(categories), config.dim, config.encoder, config.dropout,
-                       config.max_len, layers=config.resolved_layers(), window=config.window)
+                       config.max_len, layers=config.resolved_layers(), window=config.window,
+                       item_stay_content=config.item_stay_content)
     model = InterestModel(shape)
     if item_category is None:
         item_category = item_categories(log, items, categories)
@@ -293,7 +294,8 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
 
     h = at(out)
     item_ids = at(_band(batch.slot_item, t_max, window))
-    item_slots = at(model.item_stay.band_logits(out, items.rows(batch.slot_item),
+    item_keys = items.rows(batch.slot_item) if model.shape.item_stay_content else None
+    item_slots = at(model.item_stay.band_logits(out, item_keys,
                                                 batch.slot_behavior,
                                                 band_latest(batch.slot_item, t_max, window)))
     item_slots = item_slots.masked_fill(item_ids == 0, float("-inf"))
