@@ -212,4 +212,3 @@ def head_nll(head: StayOrMigrate, h: torch.Tensor, slot_logits: torch.Tensor,
                                             ids[move_rows], neg)
         total = total - (take(log_migrate, move_rows) + migrate_ll).sum()
     return total
-

@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -109,8 +110,9 @@ def windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return w_start.astype(np.int64), w_len.astype(np.int64)
 
 
-CHECKPOINT_FORMAT = 2  # 2: the stay heads' latest_bias; a checkpoint of another format is
-# not resumed (its name differs), the run starts over
+CHECKPOINT_FORMAT = 3  # 2: the stay heads' latest_bias; 3: the item stay head without its
+# content term; a checkpoint of another format is not resumed (its name differs), the run
+# starts over
 
 
 def fingerprint(config: TrainConfig, log: EventLog) -> str:
@@ -281,8 +283,9 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
     t_max, window = batch.pad.shape[1], model.shape.window
     mask = batch.target_mask
     neg = items_sm.draw()
-    used = None if neg is None else torch.cat([batch.item.flatten(),
-                                               batch.slot_item.flatten(), neg])
+    content = model.shape.item_stay_content  # only then the stay slots need item vectors
+    used = None if neg is None else torch.cat(
+        [batch.item.flatten(), *([batch.slot_item.flatten()] if content else []), neg])
     items = Classes.items(model, used, sparse)
     x = model.embed(batch.item[:, :-1], batch.category[:, :-1], batch.behavior[:, :-1],
                     batch.gap[:, :-1], item_x=items.id_rows(batch.item[:, :-1]))
@@ -294,7 +297,7 @@ def _batch_loss(model: InterestModel, batch: _Batch, config: TrainConfig,
 
     h = at(out)
     item_ids = at(_band(batch.slot_item, t_max, window))
-    item_keys = items.rows(batch.slot_item) if model.shape.item_stay_content else None
+    item_keys = items.rows(batch.slot_item) if content else None
     item_slots = at(model.item_stay.band_logits(out, item_keys,
                                                 batch.slot_behavior,
                                                 band_latest(batch.slot_item, t_max, window)))
@@ -322,23 +325,23 @@ def _train_epoch(model: InterestModel, optim: torch.optim.Optimizer, steps: Step
     model.train()
     w_first, w_start, w_len = win
     order = rng.permutation(len(w_start))
-    loss_of = _batch_loss
+    tables = None
+    loss_of: Callable[..., tuple[torch.Tensor, int]]
     if worker is not None:  # as many steps as every rank; gradients all-reduced
         order, loss_of = worker.order(order), worker.loss
-    tables = None if worker is not None else SparseTableGrads(model)
+    else:
+        tables = SparseTableGrads(model)
+        loss_of = partial(_batch_loss, sparse=tables)
     total, count = 0.0, 0
     n_batches = math.ceil(len(order) / config.batch_size)
     for b in range(n_batches):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
         batch = _make_batch(steps, w_first[idx], w_start[idx], w_len[idx], config.max_len,
                             model.shape.window - 1)
-        if tables is None:
-            loss, n_rows = loss_of(model, batch, config, softmaxes)
-            optim.zero_grad(set_to_none=True)
-        else:
-            optim.zero_grad(set_to_none=True)
+        optim.zero_grad(set_to_none=True)
+        if tables is not None:
             tables.attach()
-            loss, n_rows = _batch_loss(model, batch, config, softmaxes, sparse=tables)
+        loss, n_rows = loss_of(model, batch, config, softmaxes)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optim.step()
