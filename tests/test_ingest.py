@@ -160,3 +160,22 @@ def test_movielens_and_recbole_and_mapped_csv(db_url, conn, tmp_path):
                         ).fetchone()[0] == 3  # movielens rows default to pv
     with pytest.raises(IngestError, match="no column for user_id"):
         load_events(write(tmp_path, "a,b\n1,2\n", "x.csv"), format="csv")
+
+
+def test_parse_epoch_reads_unix_seconds_and_nothing_else(conn) -> None:
+    """The digits test (`!~ '[^0-9]'`, revision 0015) accepts what the btrim test before it
+    did: the same value or NULL for every input."""
+    inputs = ["1511544070", "0", "1", "99999999999", "999999999999", " 1511544070 ",
+              "-5", "1511544070.5", "1.123456789", "1.1234567891", "", " ", "abc", "15115x4070",
+              "１５１１５４４０７０", "1e9", "+5", "5.", ".5", "12\n", None]
+    old = ("CASE WHEN length(t) BETWEEN 1 AND 11 AND btrim(t, '0123456789') = '' "
+           "THEN to_timestamp(t::bigint) "
+           "WHEN t ~ '^\\s*-?[0-9]{1,11}(\\.[0-9]{1,9})?\\s*$' "
+           "THEN to_timestamp(t::double precision) END")
+    rows = conn.execute(f"SELECT t, recsys.parse_epoch(t), {old} FROM unnest(%s::text[]) AS t",
+                        (inputs,)).fetchall()
+    assert [r[1] for r in rows] == [r[2] for r in rows]
+    parsed = {r[0]: r[1] for r in rows}
+    assert parsed["1511544070"].timestamp() == 1511544070
+    assert parsed["1511544070.5"].timestamp() == 1511544070.5
+    assert parsed["abc"] is None and parsed["999999999999"] is None and parsed[""] is None

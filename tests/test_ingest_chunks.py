@@ -134,3 +134,70 @@ def test_an_event_a_concurrent_writer_commits_during_a_load_is_stored_once(
     (result,) = results
     assert (result.loaded, result.duplicates) == (49, 1)
     assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 57
+
+
+def _items(conn: psycopg.Connection) -> dict[str, tuple[str | None, int]]:
+    return {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT i.item_id, c.category_id, extract(epoch FROM i.first_seen)::bigint "
+        "FROM recsys.items i LEFT JOIN recsys.categories c USING (category_key)")}
+
+
+def test_items_take_their_first_event_and_first_named_category_across_chunks_and_loads(
+        db_url, conn, tmp_path: Path, small_chunks) -> None:
+    """New items get the most frequent category of the first chunk naming them (ties: the
+    smallest id) and their earliest event; stored items move first_seen only earlier and get a
+    category only when they have none; the item keys follow first appearance."""
+    first = tmp_path / "a.csv"
+    first.write_text(HEADER + "1,a,9,pv,1511544100\n1,a,8,pv,1511544200\n"  # tie: 8
+                     "1,b,,pv,1511544300\n1,c,5,pv,1511544400\n"  # b: no category
+                     "2,c,5,pv,1511544500\n2,c,6,pv,1511544050\n"  # c: 5, first 050
+                     "2,a,7,pv,1511544000\n2,d,4,pv,1511544600\n")  # a: earlier, later chunk
+    assert load_events(first).new_items == 4
+    assert _items(conn) == {"a": ("8", 1511544000), "b": (None, 1511544300),
+                            "c": ("5", 1511544050), "d": ("4", 1511544600)}
+    assert [r[0] for r in conn.execute("SELECT item_id FROM recsys.items ORDER BY item_key")] \
+        == ["a", "b", "c", "d"]
+    second = tmp_path / "b.csv"
+    second.write_text(HEADER + "3,b,3,pv,1511545000\n3,b,3,pv,1511545001\n"  # b gets 3
+                      "3,a,2,pv,1511543000\n3,c,2,pv,1511549000\n"  # a earlier, c later
+                      "3,e,1,pv,1511540000\n")
+    result = load_events(second)
+    assert (result.loaded, result.new_items) == (5, 1)
+    assert _items(conn) == {"a": ("8", 1511543000), "b": ("3", 1511544300),
+                            "c": ("5", 1511544050), "d": ("4", 1511544600),
+                            "e": ("1", 1511540000)}
+
+
+def test_an_item_a_concurrent_writer_stores_during_a_load_is_stored_once(
+        db_url, conn, tmp_path: Path) -> None:
+    """The load's plain INSERT of new items meets an item another transaction is storing: it
+    waits, then the ON CONFLICT upsert keeps that item row (first_seen the earlier one) and
+    every event of the load."""
+    import threading
+
+    known = tmp_path / "known.csv"  # its users and categories exist already, so the load
+    known.write_text(HEADER + lines(7, 100))  # waits on the item alone
+    load_events(known)
+    path = tmp_path / "e.csv"
+    path.write_text(HEADER + lines(20) + "3,new-item,1,pv,1511540000\n")
+    writer = psycopg.connect(db_url)
+    writer.execute("SELECT recsys.track_event('2', 'new-item', 'pv', to_timestamp(1511541000), "
+                   "'1')")
+    results: list = []
+    loading = threading.Thread(target=lambda: results.append(load_events(path)))
+    loading.start()
+    deadline = 50
+    while deadline and not conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+        deadline -= 1
+        threading.Event().wait(0.1)
+    assert deadline, "the load never waited for the concurrent writer"
+    writer.commit()
+    writer.close()
+    loading.join(60)
+    (result,) = results
+    assert (result.loaded, result.duplicates, result.new_items) == (21, 0, 0)
+    assert conn.execute("SELECT count(*) FROM recsys.items").fetchone()[0] == 8
+    assert _items(conn)["new-item"] == ("1", 1511540000)
+    assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 29

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,15 @@ import psycopg
 from recsys_db import db
 from recsys_db.errors import IngestError
 from recsys_db.ingest import readers
+from recsys_db.ingest.read_ahead import read_ahead
 from recsys_db.sqlfiles import queries
 
 ON_ERROR = ("reject", "quarantine")
 MAX_REPORTED = 10
 CHUNK_ROWS = 1_000_000  # rows staged at a time (about 250 MB of temp table with its checks)
+# batches the reader thread parses ahead of the COPY: the next chunk, while the server works
+# on this one (about 8 MB of COPY text a batch)
+READ_AHEAD_BATCHES = CHUNK_ROWS // readers.ROWS_PER_BATCH + 1
 Progress = Callable[[int, int | None], None]  # (done, total) in bytes for files, rows otherwise
 
 
@@ -78,7 +83,8 @@ def load_events(
     sql = queries("ingest.sql")
     rows = forgotten = 0
     stored = [0] * 6  # loaded, duplicates, rejected, new users, items, categories
-    with db.connect(url) as conn:
+    ahead = read_ahead(batches, READ_AHEAD_BATCHES)
+    with closing(ahead) as batches, db.connect(url) as conn:
         try:
             conn.execute(sql["temp_buffers"])
             conn.execute(sql["stage"])
