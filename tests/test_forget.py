@@ -140,6 +140,59 @@ def test_a_forget_and_a_concurrent_load_never_leave_the_users_events(db_url, con
     assert conn.execute("SELECT recsys.track_event('victim', 'c', 'pv')").fetchone()[0] is None
 
 
+def _dangling(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM recsys.events e WHERE NOT EXISTS "
+        "(SELECT 1 FROM recsys.items i WHERE i.item_key = e.item_key)").fetchone()[0]
+
+
+def test_a_forget_keeps_an_item_a_concurrent_door_is_storing_an_event_of(db_url, conn):
+    """An item only the forgotten user had touched, while another user's track_event on it is
+    not committed yet: the forget waits for it (the item rows' lock), then keeps the item."""
+    load_events(_rows("leaving", ["solo", "other"]))
+    writer = psycopg.connect(db_url)
+    writer.execute("SELECT recsys.track_event('staying', 'solo', 'pv', to_timestamp(1511900000))")
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (forget_users(["leaving"]), done.set()))
+    worker.start()
+    try:
+        assert not done.wait(1.0), "forget did not wait for the open transaction"
+    finally:
+        writer.commit()
+        writer.close()
+        worker.join(10)
+    assert done.is_set()
+    assert [r[0] for r in conn.execute("SELECT i.item_id FROM recsys.events e "
+                                       "JOIN recsys.items i USING (item_key)")] == ["solo"]
+    assert _dangling(conn) == 0
+
+
+def test_a_load_waits_for_a_forget_and_stores_every_event_with_its_item(db_url, conn):
+    """A bulk load that starts while a forget is deleting items the load names: the load waits
+    for the forget's commit (the item rows' lock), then stores the item again and every event
+    - none dropped for want of its item, none pointing at a deleted one."""
+    load_events(_rows("leaving", ["solo", "other"]))
+    forgetting = psycopg.connect(db_url)
+    forgetting.execute("SELECT * FROM recsys.forget_user('leaving')")
+    results: list = []
+    loading = threading.Thread(target=lambda: results.append(
+        load_events(_rows("staying", ["solo", "new"], start=1_511_900_000))))
+    loading.start()
+    try:
+        loading.join(1.0)
+        assert loading.is_alive(), "the load did not wait for the open forget"
+    finally:
+        forgetting.commit()
+        forgetting.close()
+        loading.join(10)
+    (result,) = results
+    assert (result.loaded, result.duplicates, result.new_items) == (2, 0, 2)
+    assert sorted(r[0] for r in conn.execute("SELECT i.item_id FROM recsys.events e "
+                                             "JOIN recsys.items i USING (item_key)")) \
+        == ["new", "solo"]
+    assert _dangling(conn) == 0
+
+
 CANARY_ITEMS = ["canary-only-a", "canary-only-b", "canary-only-c"]
 JOB_OPTIONS = {"train-interest": {"epochs": 1, "dim": 8},
                "train-ranker": {"num_trees": 10, "train_windows": 2}}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
 
 from recsys_db.errors import IngestError
-from recsys_db.ingest import load, load_events, readers
+from recsys_db.ingest import load, load_events, load_items, readers
 
 HEADER = "user_id,item_id,category_id,behavior,ts\n"
 
@@ -157,15 +158,28 @@ def test_items_take_their_first_event_and_first_named_category_across_chunks_and
                             "c": ("5", 1511544050), "d": ("4", 1511544600)}
     assert [r[0] for r in conn.execute("SELECT item_id FROM recsys.items ORDER BY item_key")] \
         == ["a", "b", "c", "d"]
+    load_items(pd.DataFrame({"item_id": ["listed"]}))  # a catalog item: no event, no category
     second = tmp_path / "b.csv"
     second.write_text(HEADER + "3,b,3,pv,1511545000\n3,b,3,pv,1511545001\n"  # b gets 3
                       "3,a,2,pv,1511543000\n3,c,2,pv,1511549000\n"  # a earlier, c later
-                      "3,e,1,pv,1511540000\n")
+                      "3,e,1,pv,1511540000\n3,listed,2,pv,1511542000\n")
     result = load_events(second)
-    assert (result.loaded, result.new_items) == (5, 1)
+    assert (result.loaded, result.new_items) == (6, 1)
     assert _items(conn) == {"a": ("8", 1511543000), "b": ("3", 1511544300),
                             "c": ("5", 1511544050), "d": ("4", 1511544600),
-                            "e": ("1", 1511540000)}
+                            "e": ("1", 1511540000), "listed": ("2", 1511542000)}
+
+
+def test_an_item_named_mostly_without_a_category_gets_none_until_a_later_load_names_one(
+        db_url, conn, tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text(HEADER + "1,f,,pv,1511541000\n1,f,,pv,1511541001\n1,f,2,pv,1511541002\n")
+    assert load_events(first).new_items == 1
+    assert _items(conn) == {"f": (None, 1511541000)}
+    second = tmp_path / "b.csv"
+    second.write_text(HEADER + "2,f,3,pv,1511549000\n")
+    assert load_events(second).new_items == 0
+    assert _items(conn) == {"f": ("3", 1511541000)}
 
 
 def test_an_item_a_concurrent_writer_stores_during_a_load_is_stored_once(
@@ -184,18 +198,21 @@ def test_an_item_a_concurrent_writer_stores_during_a_load_is_stored_once(
     writer.execute("SELECT recsys.track_event('2', 'new-item', 'pv', to_timestamp(1511541000), "
                    "'1')")
     results: list = []
-    loading = threading.Thread(target=lambda: results.append(load_events(path)))
+    loading = threading.Thread(target=lambda: results.append(load_events(path)), daemon=True)
     loading.start()
-    deadline = 50
-    while deadline and not conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
-        deadline -= 1
-        threading.Event().wait(0.1)
-    assert deadline, "the load never waited for the concurrent writer"
-    writer.commit()
-    writer.close()
-    loading.join(60)
+    try:
+        deadline = 50
+        while deadline and not conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+            deadline -= 1
+            threading.Event().wait(0.1)
+        assert deadline, "the load never waited for the concurrent writer"
+    finally:
+        writer.commit()
+        writer.close()
+        loading.join(60)
+    assert len(results) == 1, "the load failed (see the thread's traceback above)"
     (result,) = results
     assert (result.loaded, result.duplicates, result.new_items) == (21, 0, 0)
     assert conn.execute("SELECT count(*) FROM recsys.items").fetchone()[0] == 8

@@ -35,8 +35,9 @@ from recsys_db.sqlfiles import queries
 ON_ERROR = ("reject", "quarantine")
 MAX_REPORTED = 10
 CHUNK_ROWS = 1_000_000  # rows staged at a time (about 250 MB of temp table with its checks)
-# batches the reader thread parses ahead of the COPY: the next chunk, while the server works
-# on this one (about 8 MB of COPY text a batch)
+# batches a file's or DataFrame's reader thread parses ahead of the COPY while the server works
+# on the chunk before: a chunk and a bit for DataFrames (200k rows a batch), about 1.5 chunks
+# for files (an 8 MB block, about 250k rows, a batch): some 50 MB of text at most
 READ_AHEAD_BATCHES = CHUNK_ROWS // readers.ROWS_PER_BATCH + 1
 Progress = Callable[[int, int | None], None]  # (done, total) in bytes for files, rows otherwise
 
@@ -83,8 +84,11 @@ def load_events(
     sql = queries("ingest.sql")
     rows = forgotten = 0
     stored = [0] * 6  # loaded, duplicates, rejected, new users, items, categories
-    ahead = read_ahead(batches, READ_AHEAD_BATCHES)
-    with closing(ahead) as batches, db.connect(url) as conn:
+    # files and DataFrames are parsed in a thread; a caller's own iterable (a database cursor,
+    # a generator tied to its thread) is read where it was given
+    if isinstance(source, str | Path) or _is_dataframe(source):
+        batches = read_ahead(batches, READ_AHEAD_BATCHES)
+    with closing(batches) as batches, db.connect(url) as conn:  # readers are generators
         try:
             conn.execute(sql["temp_buffers"])
             conn.execute(sql["stage"])
@@ -117,10 +121,14 @@ def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_b
             raise IngestError(f"no such file: {path}")
         batches = readers.read_delimited(path, fmt, mapping, default_behavior)
         return batches, path.stat().st_size, path.name
-    if hasattr(source, "itertuples") and hasattr(source, "columns"):
+    if _is_dataframe(source):
         return readers.read_dataframe(source, mapping, default_behavior), len(source), "dataframe"
     total = len(source) if hasattr(source, "__len__") else None
     return readers.read_rows(source, default_behavior), total, "rows"
+
+
+def _is_dataframe(source: Any) -> bool:
+    return hasattr(source, "itertuples") and hasattr(source, "columns")
 
 
 def _stage(conn: psycopg.Connection, batches: Iterator[readers.Batch], sql: dict[str, str],

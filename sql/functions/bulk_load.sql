@@ -29,8 +29,10 @@ BEGIN
           FROM pg_temp.recsys_stage st
           OFFSET 0) s  -- a fence: each value is computed once, not once per use below
     LEFT JOIN recsys.behavior_types b ON b.name = s.behavior;
-    -- forgotten users: shared locks on the buckets of every staged user, in bucket order, held
-    -- until this load commits (sql/functions/forgotten.sql), then their rows out
+    -- forgotten users: a shared lock on the item rows, then shared locks on the buckets of every
+    -- staged user, in bucket order, held until this load commits (sql/functions/forgotten.sql),
+    -- then their rows out
+    PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(), recsys.forget_items_lock());
     PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(), k.bucket)
     FROM (SELECT DISTINCT recsys.forget_lock_bucket(c.user_id) AS bucket
           FROM pg_temp.recsys_checked c WHERE c.user_id IS NOT NULL ORDER BY 1) k;

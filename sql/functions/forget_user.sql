@@ -79,7 +79,9 @@ BEGIN
     END IF;
     users := cardinality(v_ids);
 
-    -- no event of these users is stored while we work, nor after we commit
+    -- no event of these users is stored while we work, nor after we commit; and the items we
+    -- may delete are judged after every running door's events are in (forgotten.sql)
+    PERFORM pg_advisory_xact_lock(recsys.forget_lock_space(), recsys.forget_items_lock());
     PERFORM pg_advisory_xact_lock(recsys.forget_lock_space(), k.bucket)
     FROM (SELECT DISTINCT recsys.forget_lock_bucket(u.id) AS bucket
           FROM unnest(v_ids) AS u(id) ORDER BY 1) k;

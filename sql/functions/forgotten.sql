@@ -23,6 +23,15 @@ CREATE OR REPLACE FUNCTION recsys.forget_lock_bucket(p_user_id text) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT hashtext(p_user_id) & 63 $$;
 
+-- The item rows' key in that space (the user buckets are 0-63). The event doors hold it shared
+-- until they commit, taken before their user buckets; recsys.forget_users exclusive, before
+-- its buckets. So the items a forget finds nobody else touched are judged after every event
+-- a running door stores has committed, and no door reads an item row a forget is deleting:
+-- no event is dropped for want of its item, or left pointing at a deleted one.
+CREATE OR REPLACE FUNCTION recsys.forget_items_lock() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 64 $$;
+
 -- The fields of a raw input line as the readers split them (comma: taobao and csv, tab:
 -- movielens/RecBole), trimmed of blanks and quotes: how a rejected line that never got as far
 -- as a user_id column is matched against a forgotten id.

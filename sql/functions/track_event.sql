@@ -24,8 +24,9 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION 'track_event: %', v_problem USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- a forgotten user: skip and count (the shared lock holds off a forget until we commit;
+    -- a forgotten user: skip and count (the shared locks hold off a forget until we commit;
     -- see sql/functions/forgotten.sql)
+    PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(), recsys.forget_items_lock());
     PERFORM pg_advisory_xact_lock_shared(recsys.forget_lock_space(),
                                          recsys.forget_lock_bucket(v_user));
     UPDATE recsys.forgotten_users f SET skipped_events = f.skipped_events + 1
