@@ -18,8 +18,9 @@ _COLUMNS = ["user_key", "item_key", "category_key", "behavior_key", "ts", "event
 _DTYPES = {"user_key": np.int32, "item_key": np.int32, "category_key": np.int32,
            "behavior_key": np.int8, "ts": np.int64, "event_id": np.int64}
 CHUNK_BYTES = 32 << 20
-# the default recsys.behaviors keys (sql/schema.sql)
+# the default recsys.behavior_types keys and weights (sql/schema.sql)
 BEHAVIOR_KEYS = {"pv": 1, "fav": 2, "cart": 3, "buy": 4}
+BEHAVIOR_WEIGHTS = {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}  # behavior_key -> weight
 
 
 @dataclass

@@ -290,3 +290,17 @@ def test_log_partition_is_the_masked_logsumexp(users, items):
     # every class excluded: -inf, as logsumexp gives
     tiny = torch.randn(3, d, generator=gen)
     assert torch.isneginf(log_partition(u[:1], tiny, torch.tensor([[1, 2]]), 1, 2)).all()
+
+
+def test_stay_heads_start_their_behavior_biases_at_the_log_default_weights():
+    """A carted item starts log 3 ahead of a viewed one in the stay attention, as in the
+    behavior-weighted `history` count; keys without a default weight start at 0."""
+    from recsys_db.interest.encoder import InterestModel, ModelShape
+    from recsys_db.sequences import BEHAVIOR_KEYS
+
+    model = InterestModel(ModelShape(10, 4, 8, "lstm", 0.0, 5, window=5))
+    for head in (model.item_stay, model.category_stay):
+        bias = head.behavior_bias.weight[:, 0]
+        assert bias[BEHAVIOR_KEYS["pv"]] == 0.0 and bias[0] == 0.0 and bias[9] == 0.0
+        assert torch.allclose(bias[[BEHAVIOR_KEYS["fav"], BEHAVIOR_KEYS["cart"],
+                                    BEHAVIOR_KEYS["buy"]]], torch.tensor([2.0, 3.0, 4.0]).log())

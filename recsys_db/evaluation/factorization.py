@@ -48,10 +48,9 @@ import scipy.sparse as sp
 
 from recsys_db.evaluation.catalog import TARGETS, Catalog
 from recsys_db.evaluation.splits import Instances
-from recsys_db.sequences import EventLog
+from recsys_db.sequences import BEHAVIOR_WEIGHTS, EventLog
 
 FACTORIZATION_METHODS = ("als", "bpr")
-BEHAVIOR_WEIGHTS: Mapping[int, float] = {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}  # behavior_key -> w
 INSTALL_HINT = "pip install implicit"
 UNSCORABLE = -1e30
 VALID_METRIC = "NDCG@10"

@@ -110,9 +110,9 @@ def windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return w_start.astype(np.int64), w_len.astype(np.int64)
 
 
-CHECKPOINT_FORMAT = 3  # 2: the stay heads' latest_bias; 3: the item stay head without its
-# content term; a checkpoint of another format is not resumed (its name differs), the run
-# starts over
+CHECKPOINT_FORMAT = 4  # 2: the stay heads' latest_bias; 3: the item stay head without its
+# content term; 4: the behavior biases' starting prior; a checkpoint of another format is not
+# resumed (its name differs), the run starts over
 
 
 def fingerprint(config: TrainConfig, log: EventLog) -> str:
