@@ -81,7 +81,7 @@ class ModelShape:
     max_len: int = 50  # training window; the attention encoder's context
     heads: int = 2
     layers: int = 1
-    window: int = 50  # recent events the stay part attends over
+    window: int = 100  # recent events the stay part attends over (TrainConfig.window)
     item_stay_content: bool = False  # the item stay logits' <query(h), key> term (StayOrMigrate)
 
     def __post_init__(self) -> None:
@@ -125,8 +125,9 @@ class StayOrMigrate(nn.Module):
         self.content = content
         if content:
             self.query = nn.Linear(dim, dim)
-        # a mild recency prior: nearer slots start ahead (slot window-1 is the latest event)
-        self.position_bias = nn.Parameter(torch.linspace(-1.0, 0.0, window))
+        # a mild recency prior: nearer slots start ahead, one nat per 49 slots back (slot
+        # window-1 is the latest event; -1 to 0 over the 50 slots of the former default window)
+        self.position_bias = nn.Parameter((torch.arange(window) - (window - 1)) / 49.0)
         # a behavior's bias starts at the log of its default weight (behavior_prior)
         self.behavior_bias = nn.Embedding(MAX_BEHAVIORS, 1)
         with torch.no_grad():
