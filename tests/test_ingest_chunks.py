@@ -3,6 +3,7 @@ chunk in one transaction - same counts as one chunk, all or nothing in reject mo
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -105,11 +106,33 @@ def test_duplicates_in_the_load_and_already_stored_are_skipped_at_any_place(
     assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 36
 
 
+def _load_past_an_open_writer(conn: psycopg.Connection, writer: psycopg.Connection,
+                              path: Path) -> load.LoadResult:
+    """`load_events(path)` in a thread; checks it waits for `writer`'s open transaction,
+    commits that, and returns the load's result."""
+    results: list = []
+    loading = threading.Thread(target=lambda: results.append(load_events(path)), daemon=True)
+    loading.start()
+    try:
+        deadline = 50
+        while deadline and not conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+            deadline -= 1
+            threading.Event().wait(0.1)
+        assert deadline, "the load never waited for the concurrent writer"
+    finally:
+        writer.commit()
+        writer.close()
+        loading.join(60)
+    assert len(results) == 1, "the load failed (see the thread's traceback above)"
+    return results[0]
+
+
 def test_an_event_a_concurrent_writer_commits_during_a_load_is_stored_once(
         db_url, conn, tmp_path: Path) -> None:
     """A load that meets an event another transaction is inserting waits for it; after that
     commits the load skips it and keeps every other event - nothing lost, nothing twice."""
-    import threading
 
     known = tmp_path / "known.csv"  # its users, items and categories exist already, so the
     known.write_text(HEADER + lines(7, 100))  # load waits on the event itself
@@ -119,20 +142,7 @@ def test_an_event_a_concurrent_writer_commits_during_a_load_is_stored_once(
     writer = psycopg.connect(db_url)
     # the 26th line's event, tracked by another client that has not committed yet
     writer.execute("SELECT recsys.track_event('2', '104', 'pv', to_timestamp(1511544095), '1')")
-    results: list = []
-    loading = threading.Thread(target=lambda: results.append(load_events(path)))
-    loading.start()
-    deadline = 50
-    while deadline and not conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
-        deadline -= 1
-        threading.Event().wait(0.1)
-    assert deadline, "the load never waited for the concurrent writer"
-    writer.commit()
-    writer.close()
-    loading.join(60)
-    (result,) = results
+    result = _load_past_an_open_writer(conn, writer, path)
     assert (result.loaded, result.duplicates) == (49, 1)
     assert conn.execute("SELECT count(*) FROM recsys.events").fetchone()[0] == 57
 
@@ -187,7 +197,6 @@ def test_an_item_a_concurrent_writer_stores_during_a_load_is_stored_once(
     """The load's plain INSERT of new items meets an item another transaction is storing: it
     waits, then the ON CONFLICT upsert keeps that item row (first_seen the earlier one) and
     every event of the load."""
-    import threading
 
     known = tmp_path / "known.csv"  # its users and categories exist already, so the load
     known.write_text(HEADER + lines(7, 100))  # waits on the item alone
@@ -197,23 +206,7 @@ def test_an_item_a_concurrent_writer_stores_during_a_load_is_stored_once(
     writer = psycopg.connect(db_url)
     writer.execute("SELECT recsys.track_event('2', 'new-item', 'pv', to_timestamp(1511541000), "
                    "'1')")
-    results: list = []
-    loading = threading.Thread(target=lambda: results.append(load_events(path)), daemon=True)
-    loading.start()
-    try:
-        deadline = 50
-        while deadline and not conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
-            deadline -= 1
-            threading.Event().wait(0.1)
-        assert deadline, "the load never waited for the concurrent writer"
-    finally:
-        writer.commit()
-        writer.close()
-        loading.join(60)
-    assert len(results) == 1, "the load failed (see the thread's traceback above)"
-    (result,) = results
+    result = _load_past_an_open_writer(conn, writer, path)
     assert (result.loaded, result.duplicates, result.new_items) == (21, 0, 0)
     assert conn.execute("SELECT count(*) FROM recsys.items").fetchone()[0] == 8
     assert _items(conn)["new-item"] == ("1", 1511540000)
