@@ -57,7 +57,7 @@ def default_space(encoder: str) -> dict[str, BaseDistribution]:
         "dropout": FloatDistribution(0.0, 0.5),
         "batch_size": CategoricalDistribution((32, 64, 128, 256)),
         "weight_decay": FloatDistribution(1e-6, 1e-3, log=True),
-        "window": IntDistribution(20, 100, step=10),
+        "window": IntDistribution(20, 200, step=10),  # the default, 100, mid-range
     }
 
 
