@@ -12,7 +12,8 @@ one after the other, still in the one transaction - so the staging tables stay w
 session's `temp_buffers` (in memory) however large the input is, and each chunk's joins and
 ANALYZE stay the size of a chunk. In reject mode a bad row in any chunk rolls back the chunks
 before it too. An item's category is its most frequent one in the first chunk that names it
-(as across separate loads).
+(as across separate loads). Files and DataFrames are parsed by a thread up to about a chunk
+ahead of the COPY (read_ahead.py), so parsing overlaps the server's work on the chunk before.
 """
 
 from __future__ import annotations
