@@ -5,8 +5,8 @@ shared advisory lock on the item rows and recsys.forget_users an exclusive one, 
 deletes no item a running load or track_event is storing events of.
 
 Upgrade: the function files `event_rules`, `forgotten`, `track_event`, `bulk_load` and
-`forget_user` again. Downgrade: nothing (the
-functions keep their current bodies, like 0008-0014).
+`forget_user` again. Downgrade: nothing (the functions keep their current bodies, like
+0008-0014).
 
 Revision ID: 0015
 Revises: 0014

@@ -85,10 +85,6 @@ def load_events(
     sql = queries("ingest.sql")
     rows = forgotten = 0
     stored = [0] * 6  # loaded, duplicates, rejected, new users, items, categories
-    # files and DataFrames are parsed in a thread; a caller's own iterable (a database cursor,
-    # a generator tied to its thread) is read where it was given
-    if isinstance(source, str | Path) or _is_dataframe(source):
-        batches = read_ahead(batches, READ_AHEAD_BATCHES)
     with closing(batches) as batches, db.connect(url) as conn:  # readers are generators
         try:
             conn.execute(sql["temp_buffers"])
@@ -116,20 +112,20 @@ def load_events(
 
 def _batches(source: Any, fmt: str, mapping: Mapping[str, str] | None, default_behavior: str
              ) -> tuple[Iterator[readers.Batch], int | None, str]:
+    """(batches, total for progress, source name). Files and DataFrames are parsed in a thread
+    (read_ahead); a caller's own iterable (a database cursor, a generator tied to its thread) is
+    read where it was given."""
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
             raise IngestError(f"no such file: {path}")
         batches = readers.read_delimited(path, fmt, mapping, default_behavior)
-        return batches, path.stat().st_size, path.name
-    if _is_dataframe(source):
-        return readers.read_dataframe(source, mapping, default_behavior), len(source), "dataframe"
+        return read_ahead(batches, READ_AHEAD_BATCHES), path.stat().st_size, path.name
+    if hasattr(source, "itertuples") and hasattr(source, "columns"):
+        batches = readers.read_dataframe(source, mapping, default_behavior)
+        return read_ahead(batches, READ_AHEAD_BATCHES), len(source), "dataframe"
     total = len(source) if hasattr(source, "__len__") else None
     return readers.read_rows(source, default_behavior), total, "rows"
-
-
-def _is_dataframe(source: Any) -> bool:
-    return hasattr(source, "itertuples") and hasattr(source, "columns")
 
 
 def _stage(conn: psycopg.Connection, batches: Iterator[readers.Batch], sql: dict[str, str],
